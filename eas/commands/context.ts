@@ -1,0 +1,41 @@
+// What every command handler receives and returns.
+import type { DeviceRecord, EasBackend, Principal } from '../backend.js';
+import type { EasQuery } from '../http/query.js';
+import type { WbxmlElement } from '../wbxml/tree.js';
+
+export interface CommandContext {
+  backend: EasBackend;
+  principal: Principal;
+  device: DeviceRecord;
+  /** Protocol version x 10 (25, 120, 121, 140, 141, 160, 161). */
+  version: number;
+  query: EasQuery;
+  headers: Record<string, string | undefined>;
+  /** The decoded WBXML request, or undefined for an empty body. */
+  request: WbxmlElement | undefined;
+  rawBody: Buffer;
+  /** Aborted when the client goes away or the server stops. */
+  signal: AbortSignal;
+  /** Per-process memory shared by commands (cached Sync requests, Ping folder lists). */
+  cache: CommandCache;
+  log: (event: Record<string, unknown>) => void;
+}
+
+export interface CommandCache {
+  lastSync: Map<number, WbxmlElement>;
+}
+
+export type CommandResult =
+  | { kind: 'wbxml'; body: WbxmlElement; headers?: Record<string, string> }
+  | { kind: 'empty'; headers?: Record<string, string> }
+  | { kind: 'http'; status: number; body?: Buffer | string; headers?: Record<string, string> };
+
+export type CommandHandler = (ctx: CommandContext) => Promise<CommandResult> | CommandResult;
+
+/** A protocol failure with a status code for the command's top-level Status (14.0+) or an HTTP code (older). */
+export class CommandFailure extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}

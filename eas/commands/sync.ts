@@ -1,0 +1,296 @@
+// Sync for email folders (MS-ASCMD 2.2.1.21): client changes in, server changes out, one saved view
+// per response so a lost response can be retried with the previous key.
+import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.js';
+import { ns } from '../wbxml/ns.js';
+import { V121 } from '../version.js';
+import type { EmailItem, SyncState, ViewUpdate } from '../backend.js';
+import { filterCutoff, OptionsError, readOptions, type ItemOptions } from '../email/options.js';
+import { renderEmail, renderEmailChange } from '../email/render.js';
+import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
+import type { CommandContext, CommandResult } from './context.js';
+
+const A = ns('AirSync');
+
+export const MAX_WINDOW = 512;
+export const MAX_COLLECTIONS = 100;
+const HEARTBEAT_MIN = 60;
+const HEARTBEAT_MAX = 3540;
+
+const SyncStatus = {
+  Success: 1, InvalidSyncKey: 3, ProtocolError: 4, ServerError: 5, ConversionError: 6, NotFound: 8,
+  HierarchyChanged: 12, IncompleteRequest: 13, InvalidWait: 14, TooManyCollections: 15,
+} as const;
+
+interface CollectionRequest {
+  el: WbxmlElement;
+  syncKey: string;
+  collectionId: string;
+  folderId: number;
+  getChanges: boolean;
+  windowSize: number;
+  deletesAsMoves: boolean;
+  options: ItemOptions;
+  className?: string;
+}
+
+class CollectionFailure extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+function parseCollection(el: WbxmlElement, windowDefault: number): CollectionRequest {
+  const syncKey = childText(el, 'AirSync:SyncKey');
+  const collectionId = childText(el, 'AirSync:CollectionId');
+  if (syncKey === undefined || syncKey.length > 64) throw new CollectionFailure(SyncStatus.ProtocolError, 'SyncKey is missing or too long');
+  if (collectionId === undefined) throw new CollectionFailure(SyncStatus.ProtocolError, 'CollectionId is missing');
+  const folderId = parseFolderId(collectionId);
+  if (folderId === undefined) throw new CollectionFailure(SyncStatus.HierarchyChanged, `CollectionId ${collectionId.slice(0, 40)} is not a folder`);
+  const getChangesEl = child(el, 'AirSync:GetChanges');
+  const getChangesText = getChangesEl === undefined ? undefined : (getChangesEl.text ?? '1');
+  if (syncKey === '0' && getChangesText !== undefined && getChangesText !== '0') {
+    throw new CollectionFailure(SyncStatus.ProtocolError, 'GetChanges cannot be set with SyncKey 0');
+  }
+  const windowText = childText(el, 'AirSync:WindowSize');
+  let windowSize = windowDefault;
+  if (windowText !== undefined) {
+    if (!/^\d{1,10}$/.test(windowText)) throw new CollectionFailure(SyncStatus.ProtocolError, 'WindowSize must be a number');
+    windowSize = Number(windowText);
+    if (windowSize === 0 || windowSize > MAX_WINDOW) windowSize = MAX_WINDOW;
+  }
+  const dam = childText(el, 'AirSync:DeletesAsMoves');
+  let options: ItemOptions;
+  try {
+    // Up to two Options blocks (Email and SMS); only the Email one applies to mail folders.
+    const blocks = childrenOf(el, 'AirSync:Options');
+    const emailBlock = blocks.find((b) => (childText(b, 'AirSync:Class') ?? 'Email') === 'Email');
+    options = readOptions(emailBlock);
+  } catch (e) {
+    if (e instanceof OptionsError) throw new CollectionFailure(SyncStatus.ProtocolError, e.message);
+    throw e;
+  }
+  return {
+    el, syncKey, collectionId, folderId,
+    getChanges: syncKey === '0' ? false : getChangesText !== '0',
+    windowSize, deletesAsMoves: dam === undefined || dam === '' || dam === '1', options,
+    className: childText(el, 'AirSync:Class'),
+  };
+}
+
+function readBool(el: WbxmlElement | undefined): boolean | 'invalid' | undefined {
+  if (!el) return undefined;
+  const t = (el.text ?? '').trim();
+  if (t === '1') return true;
+  if (t === '0') return false;
+  return 'invalid';
+}
+
+function parseDate(text: string | undefined): number | undefined | 'invalid' {
+  if (text === undefined) return undefined;
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? 'invalid' : t;
+}
+
+/** Applies one client Change (Read, Flag); returns the status and the item's new modseq. */
+function applyChange(ctx: CommandContext, itemId: number, data: WbxmlElement | undefined): { status: number; modseq?: number } {
+  if (!data) return { status: SyncStatus.ProtocolError };
+  if (child(data, 'Email2:ConversationId') || child(data, 'Email2:ConversationIndex')) return { status: SyncStatus.ConversionError };
+  const change: { read?: boolean; flag?: EmailItem['flag'] } = {};
+  const read = readBool(child(data, 'Email:Read'));
+  if (read === 'invalid') return { status: SyncStatus.ConversionError };
+  if (read !== undefined) change.read = read;
+  const flagEl = child(data, 'Email:Flag');
+  if (flagEl) {
+    const statusText = childText(flagEl, 'Email:Status');
+    const status = statusText === undefined ? 0 : Number(statusText);
+    if (![0, 1, 2].includes(status)) return { status: SyncStatus.ConversionError };
+    const start = parseDate(childText(flagEl, 'Tasks:UtcStartDate') ?? childText(flagEl, 'Tasks:StartDate'));
+    const due = parseDate(childText(flagEl, 'Tasks:UtcDueDate') ?? childText(flagEl, 'Tasks:DueDate'));
+    const done = parseDate(childText(flagEl, 'Email:CompleteTime') ?? childText(flagEl, 'Tasks:DateCompleted'));
+    if (start === 'invalid' || due === 'invalid' || done === 'invalid') return { status: SyncStatus.ConversionError };
+    change.flag = status === 0 ? { status: 0 } : {
+      status, type: childText(flagEl, 'Email:FlagType')?.slice(0, 255), startDate: start, dueDate: due,
+      completeTime: status === 1 ? (done ?? Date.now()) : undefined,
+    };
+  }
+  if (change.read === undefined && change.flag === undefined) return { status: SyncStatus.Success };
+  const modseq = ctx.backend.setReadFlag(ctx.principal, itemId, change);
+  return modseq === undefined ? { status: SyncStatus.NotFound } : { status: SyncStatus.Success, modseq };
+}
+
+async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promise<WbxmlElement> {
+  const { backend, device, principal, version } = ctx;
+  const head = (status: number, key?: string): WbxmlElement[] => [
+    ...(version <= V121 && c.className ? [A('Class', c.className)] : []),
+    ...(key !== undefined ? [A('SyncKey', key)] : [A('SyncKey', c.syncKey)]),
+    A('CollectionId', c.collectionId),
+    A('Status', status),
+  ];
+  const isMail = backend.isMailFolder(principal, c.folderId);
+  if (isMail === undefined) return A('Collection', head(SyncStatus.HierarchyChanged));
+  const scope = String(c.folderId);
+
+  if (c.syncKey === '0') {
+    const start = backend.startView(device, scope);
+    return A('Collection', head(SyncStatus.Success, start.key));
+  }
+  const from = backend.findView(device, scope, c.syncKey);
+  if (!from) return A('Collection', head(SyncStatus.InvalidSyncKey, '0'));
+
+  const update: ViewUpdate = { set: [], remove: [] };
+  const responses: WbxmlElement[] = [];
+  const commands = child(c.el, 'AirSync:Commands');
+  const fetched: WbxmlElement[] = [];
+  const since = filterCutoff(c.options.filterType);
+  for (const cmd of commands?.children ?? []) {
+    const serverId = childText(cmd, 'AirSync:ServerId');
+    const ref = parseItemServerId(serverId);
+    const mine = ref !== undefined && ref.folderId === c.folderId && backend.folderOfMessage(principal, ref.itemId) === c.folderId;
+    switch (cmd.tag) {
+      case 'AirSync:Change': {
+        if (!mine) { responses.push(A('Change', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
+        const r = applyChange(ctx, ref.itemId, child(cmd, 'AirSync:ApplicationData'));
+        if (r.status !== SyncStatus.Success) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status)));
+        else if (r.modseq !== undefined) update.set.push({ id: ref.itemId, modseq: r.modseq });
+        break;
+      }
+      case 'AirSync:Delete': {
+        if (!mine) { responses.push(A('Delete', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
+        const trash = backend.deletedItemsFolder(principal);
+        const ok = c.deletesAsMoves && trash !== c.folderId
+          ? backend.moveMessage(principal, ref.itemId, trash)
+          : backend.deleteMessage(principal, ref.itemId);
+        if (!ok) responses.push(A('Delete', A('ServerId', serverId!), A('Status', SyncStatus.NotFound)));
+        else update.remove.push(ref.itemId);
+        break;
+      }
+      case 'AirSync:Fetch': {
+        const item = mine ? backend.emails(principal, [ref.itemId]).get(ref.itemId) : undefined;
+        if (!item) { fetched.push(A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
+        fetched.push(A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success),
+          A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }))));
+        break;
+      }
+      case 'AirSync:Add': {
+        // Mail items are created by delivery, not by the client (16.x drafts are not supported yet).
+        const clientId = childText(cmd, 'AirSync:ClientId') ?? '';
+        responses.push(A('Add', A('ClientId', clientId), A('Status', SyncStatus.ConversionError)));
+        break;
+      }
+      default:
+        responses.push(A('Status', SyncStatus.ProtocolError));
+    }
+  }
+  responses.push(...fetched);
+
+  const serverCommands: WbxmlElement[] = [];
+  let more = false;
+  if (c.getChanges) {
+    const diff = backend.diffFolder(principal, c.folderId, from, since, c.windowSize);
+    more = diff.more;
+    for (const id of diff.deletes) {
+      serverCommands.push(A('Delete', A('ServerId', itemServerId(c.folderId, id))));
+      update.remove.push(id);
+    }
+    for (const id of diff.softDeletes) {
+      serverCommands.push(A('SoftDelete', A('ServerId', itemServerId(c.folderId, id))));
+      update.remove.push(id);
+    }
+    const items = backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
+    for (const ch of diff.changes) {
+      const item = items.get(ch.id);
+      if (!item) continue;
+      serverCommands.push(A('Change', A('ServerId', itemServerId(c.folderId, ch.id)), A('ApplicationData', renderEmailChange(item, version))));
+      update.set.push({ id: ch.id, modseq: item.modseq });
+    }
+    for (const add of diff.adds) {
+      const item = items.get(add.id);
+      if (!item) continue;
+      serverCommands.push(A('Add', A('ServerId', itemServerId(c.folderId, add.id)),
+        A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }))));
+      update.set.push({ id: add.id, modseq: item.modseq });
+    }
+  }
+  const changedView = update.set.length > 0 || update.remove.length > 0;
+  // Nothing to tell and nothing changed: the key stays, so an idle device does not churn saved views.
+  const next: SyncState = changedView || responses.length > 0 ? backend.deriveView(device, scope, from, update) : from;
+  return A('Collection',
+    head(SyncStatus.Success, next.key),
+    responses.length > 0 && A('Responses', responses),
+    more && A('MoreAvailable'),
+    serverCommands.length > 0 && A('Commands', serverCommands),
+  );
+}
+
+function globalFailure(status: number, limit?: number): CommandResult {
+  return { kind: 'wbxml', body: A('Sync', A('Status', status), limit !== undefined && A('Limit', limit)) };
+}
+
+export async function sync(ctx: CommandContext): Promise<CommandResult> {
+  let request = ctx.request;
+  if (!request) {
+    // An empty Sync repeats the device's last full request (12.1+).
+    request = ctx.cache.lastSync.get(ctx.device.pk);
+    if (!request || ctx.version < V121) return globalFailure(SyncStatus.IncompleteRequest);
+  }
+  const collectionsEl = child(request, 'AirSync:Collections');
+  const wait = childText(request, 'AirSync:Wait');
+  const heartbeat = childText(request, 'AirSync:HeartbeatInterval');
+  if (wait !== undefined && heartbeat !== undefined) return globalFailure(SyncStatus.ProtocolError);
+  let holdSeconds: number | undefined;
+  if (heartbeat !== undefined) {
+    const hb = Number(heartbeat);
+    if (!Number.isInteger(hb)) return globalFailure(SyncStatus.ProtocolError);
+    if (hb < HEARTBEAT_MIN) return globalFailure(SyncStatus.InvalidWait, HEARTBEAT_MIN);
+    if (hb > HEARTBEAT_MAX) return globalFailure(SyncStatus.InvalidWait, HEARTBEAT_MAX);
+    holdSeconds = hb;
+  } else if (wait !== undefined) {
+    const w = Number(wait);
+    if (!Number.isInteger(w)) return globalFailure(SyncStatus.ProtocolError);
+    if (w < 1) return globalFailure(SyncStatus.InvalidWait, 1);
+    if (w > 59) return globalFailure(SyncStatus.InvalidWait, 59);
+    holdSeconds = w * 60;
+  }
+  const globalWindowText = childText(request, 'AirSync:WindowSize');
+  const globalWindow = globalWindowText === undefined ? undefined : Math.min(Math.max(Number(globalWindowText) || MAX_WINDOW, 1), MAX_WINDOW);
+  const collectionEls = childrenOf(collectionsEl, 'AirSync:Collection');
+  if (collectionEls.length === 0) return globalFailure(SyncStatus.IncompleteRequest);
+  if (collectionEls.length > MAX_COLLECTIONS) return globalFailure(SyncStatus.TooManyCollections, MAX_COLLECTIONS);
+  if (ctx.request) ctx.cache.lastSync.set(ctx.device.pk, ctx.request);
+
+  const run = async (): Promise<{ results: WbxmlElement[]; anything: boolean }> => {
+    const results: WbxmlElement[] = [];
+    let anything = false;
+    let windowLeft = globalWindow ?? Infinity;
+    for (const el of collectionEls) {
+      let c: CollectionRequest;
+      try {
+        c = parseCollection(el, 100);
+      } catch (e) {
+        if (!(e instanceof CollectionFailure)) throw e;
+        results.push(A('Collection', A('SyncKey', childText(el, 'AirSync:SyncKey') ?? '0'),
+          A('CollectionId', childText(el, 'AirSync:CollectionId') ?? ''), A('Status', e.status)));
+        anything = true;
+        continue;
+      }
+      c.windowSize = Math.max(1, Math.min(c.windowSize, windowLeft));
+      const result = await syncCollection(ctx, c);
+      const commandCount = child(result, 'AirSync:Commands')?.children.length ?? 0;
+      windowLeft -= commandCount;
+      const key = childText(result, 'AirSync:SyncKey');
+      if (key !== c.syncKey || child(result, 'AirSync:Responses') || childText(result, 'AirSync:Status') !== '1') anything = true;
+      results.push(result);
+    }
+    return { results, anything };
+  };
+
+  let outcome = await run();
+  if (holdSeconds !== undefined && !outcome.anything) {
+    const folders = collectionEls.map((el) => parseFolderId(childText(el, 'AirSync:CollectionId'))).filter((f): f is number => f !== undefined);
+    const changed = await ctx.backend.waitForChanges(ctx.principal, folders, holdSeconds * 1000 - 5000, ctx.signal);
+    if (!changed) return { kind: 'empty' };
+    outcome = await run();
+    if (!outcome.anything) return { kind: 'empty' };
+  }
+  if (ctx.version >= V121 && !outcome.anything && ctx.request === undefined) return { kind: 'empty' };
+  return { kind: 'wbxml', body: A('Sync', A('Collections', outcome.results)) };
+}
+

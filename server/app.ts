@@ -1,0 +1,114 @@
+// The composition root: opens the store (initialising it from fixtures when empty), wires the
+// EAS engine to it, and starts the HTTP and SMTP listeners.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { Store } from './store/index.js';
+import { isInitialised } from './store/db.js';
+import { loadServerKey } from './store/secrets.js';
+import { FolderEvents } from './events.js';
+import { StoreBackend } from './backend.js';
+import { MailFlow, DeliveryError } from './mailflow.js';
+import { createHttpApp } from './http.js';
+import { loadFixtures } from './fixtures/load.js';
+import { applyFixtures } from './fixtures/apply.js';
+import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
+
+export interface RunningServer {
+  httpPort: number;
+  smtpPort: number;
+  store: Store;
+  events: FolderEvents;
+  mailflow: MailFlow;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger = createLogger(config.logFormat)): Promise<RunningServer> {
+  const store = Store.open(config.data);
+  const shutdown = new AbortController();
+  let smtp: SmtpListener | undefined;
+  let httpServer: http.Server | undefined;
+  try {
+    const serverKey = loadServerKey(config.data);
+    const events = new FolderEvents();
+    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes);
+
+    if (!isInitialised(store.db)) {
+      log({ msg: 'initialising data folder from fixtures', data: config.data, fixtures: config.fixtures });
+      let lastReport = 0;
+      const progress = (done: number, total: number, what: string): void => {
+        const now = Date.now();
+        if (done === total || now - lastReport > 1000) {
+          lastReport = now;
+          log({ msg: 'loading fixtures', what, done, total });
+        }
+      };
+      const org = await loadFixtures(config.fixtures, { onProgress: progress });
+      await applyFixtures(store, org, { serverKey, mailflow, onProgress: progress });
+      log({ msg: 'organisation loaded', name: org.name, domain: org.domain, users: org.users.length, groups: org.groups.length });
+    } else {
+      log({ msg: 'reopened data folder', data: config.data, domain: store.domain(), from: store.getMeta('initialised_from') });
+    }
+
+    const backend = new StoreBackend(store, events);
+    const app = createHttpApp({
+      backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
+      shutdown: shutdown.signal,
+      eas: config.trace ? { trace: (r) => log({ msg: 'trace', ...r }) } : undefined,
+    });
+    httpServer = http.createServer(app.callback());
+    // Held Pings and Syncs last up to an hour; Node's default request timeout would cut them.
+    httpServer.requestTimeout = 0;
+    httpServer.headersTimeout = 60_000;
+    httpServer.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      httpServer!.once('error', reject);
+      httpServer!.listen(config.httpPort, config.host, () => resolve());
+    });
+    const httpPort = (httpServer.address() as AddressInfo).port;
+
+    smtp = await startSmtpListener({
+      host: config.host,
+      port: config.smtpPort,
+      hostname: config.smtpHostname,
+      maxMessageBytes: config.maxMessageBytes,
+      isLocalRecipient: (a) => store.directory.isLocalAddress(a),
+      authenticate: async (user, password) => store.directory.authenticate(user, password)?.address ?? null,
+      deliver: async (env) => {
+        await mailflow.deliver(env.raw, { mailFrom: env.mailFrom, rcptTo: env.rcptTo, origin: 'smtp', remoteAddress: env.remoteAddress, authenticatedUser: env.authenticatedUser });
+      },
+      log: (e) => log({ msg: 'smtp', ...e }),
+    });
+    const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+    log({ msg: `EAS listening on http://${hostForUrl}:${httpPort}/Microsoft-Server-ActiveSync`, httpPort });
+    log({ msg: `SMTP listening on ${hostForUrl}:${smtp.port}`, smtpPort: smtp.port });
+
+    const smtpRef = smtp;
+    const httpRef = httpServer;
+    let closing: Promise<void> | undefined;
+    return {
+      httpPort, smtpPort: smtp.port, store, events, mailflow,
+      close: () => {
+        closing ??= (async () => {
+          shutdown.abort();
+          await Promise.all([
+            smtpRef.close(),
+            new Promise<void>((resolve) => { httpRef.close(() => resolve()); httpRef.closeIdleConnections(); }),
+          ]);
+          store.close();
+          log({ msg: 'stopped' });
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    shutdown.abort();
+    await smtp?.close().catch(() => undefined);
+    httpServer?.close();
+    store.close();
+    throw e;
+  }
+}
+
+export { DeliveryError };

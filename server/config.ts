@@ -1,0 +1,110 @@
+// The start-up contract: flags, each with an environment variable, and their defaults.
+// Users script against these names; change them only with a note in the README.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Config {
+  fixtures: string;
+  data: string;
+  host: string;
+  httpPort: number;
+  smtpPort: number;
+  smtpHostname: string;
+  maxMessageBytes: number;
+  maxRequestBytes: number;
+  logFormat: 'text' | 'json';
+  trace: boolean;
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format'; help: string }
+
+export const FLAGS: readonly FlagSpec[] = [
+  { flag: '--fixtures', env: 'EASMIME_FIXTURES', key: 'fixtures', kind: 'path', help: 'fixture folder loaded into an empty data folder (default: fixtures/demo)' },
+  { flag: '--data', env: 'EASMIME_DATA', key: 'data', kind: 'path', help: 'data folder holding the SQLite store (default: ./data)' },
+  { flag: '--host', env: 'EASMIME_HOST', key: 'host', kind: 'string', help: 'address to listen on (default: 127.0.0.1)' },
+  { flag: '--http-port', env: 'EASMIME_HTTP_PORT', key: 'httpPort', kind: 'port', help: 'EAS/HTTP port, 0 for any free port (default: 8080)' },
+  { flag: '--smtp-port', env: 'EASMIME_SMTP_PORT', key: 'smtpPort', kind: 'port', help: 'SMTP port, 0 for any free port (default: 2525)' },
+  { flag: '--smtp-hostname', env: 'EASMIME_SMTP_HOSTNAME', key: 'smtpHostname', kind: 'string', help: 'name in the SMTP greeting (default: easmime.local)' },
+  { flag: '--max-message-bytes', env: 'EASMIME_MAX_MESSAGE_BYTES', key: 'maxMessageBytes', kind: 'bytes', help: 'largest message accepted (default: 26214400)' },
+  { flag: '--max-request-bytes', env: 'EASMIME_MAX_REQUEST_BYTES', key: 'maxRequestBytes', kind: 'bytes', help: 'largest EAS request body (default: 52428800)' },
+  { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
+  { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
+];
+
+export class ConfigError extends Error {}
+
+export function defaultConfig(): Config {
+  return {
+    fixtures: path.join(projectRoot, 'fixtures', 'demo'),
+    data: path.resolve('data'),
+    host: '127.0.0.1',
+    httpPort: 8080,
+    smtpPort: 2525,
+    smtpHostname: 'easmime.local',
+    maxMessageBytes: 25 * 1024 * 1024,
+    maxRequestBytes: 50 * 1024 * 1024,
+    logFormat: 'text',
+    trace: false,
+  };
+}
+
+function convert(spec: FlagSpec, value: string, source: string): Config[keyof Config] {
+  switch (spec.kind) {
+    case 'path':
+      if (value === '') throw new ConfigError(`${source}: a path is required`);
+      return path.resolve(value);
+    case 'string':
+      if (value === '') throw new ConfigError(`${source}: a value is required`);
+      return value;
+    case 'port': {
+      if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new ConfigError(`${source}: "${value}" is not a port number (0-65535)`);
+      return Number(value);
+    }
+    case 'bytes': {
+      if (!/^\d{1,12}$/.test(value) || Number(value) < 1024) throw new ConfigError(`${source}: "${value}" is not a size in bytes (at least 1024)`);
+      return Number(value);
+    }
+    case 'bool':
+      if (!['1', '0', 'true', 'false', 'yes', 'no', ''].includes(value.toLowerCase())) throw new ConfigError(`${source}: "${value}" is not true or false`);
+      return ['1', 'true', 'yes', ''].includes(value.toLowerCase());
+    case 'format':
+      if (value !== 'text' && value !== 'json') throw new ConfigError(`${source}: "${value}" is not text or json`);
+      return value;
+  }
+}
+
+export function usage(): string {
+  const lines = FLAGS.map((f) => `  ${(f.flag + (f.kind === 'bool' ? '' : ' VALUE')).padEnd(28)} ${f.help}\n  ${''.padEnd(28)} (environment: ${f.env})`);
+  return `Usage: npm start -- [options]\n\nOptions:\n${lines.join('\n')}\n  --help                       show this text\n`;
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config | 'help' {
+  const config = defaultConfig();
+  const set = (key: keyof Config, v: Config[keyof Config]): void => { (config as unknown as Record<string, unknown>)[key] = v; };
+  for (const spec of FLAGS) {
+    const v = env[spec.env];
+    if (v !== undefined) set(spec.key, convert(spec, v, spec.env));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (!spec) throw new ConfigError(`unknown option ${arg} (see --help)`);
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (spec.kind === 'bool') value = 'true';
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`${name} needs a value`);
+      value = next;
+      i++;
+    }
+    set(spec.key, convert(spec, value, name));
+  }
+  return config;
+}

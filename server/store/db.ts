@@ -1,0 +1,216 @@
+// Opens the embedded SQLite store and brings its schema up to date. Every table lives here so the
+// whole schema can be read in one place; the repositories beside this file hold the queries.
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA_V1 = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  local_part TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  password_hash TEXT NOT NULL
+);
+CREATE INDEX users_local_part ON users(local_part);
+
+CREATE TABLE groups (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  local_part TEXT NOT NULL,
+  display_name TEXT NOT NULL
+);
+CREATE TABLE group_members (
+  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE external_contacts (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL
+);
+
+-- Certificates as loaded: owner is a user or an external contact. The PKCS#12 (when present) is kept
+-- sealed under the server key (see server/store/secrets.ts).
+CREATE TABLE certificates (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+  contact_id INTEGER REFERENCES external_contacts(id) ON DELETE CASCADE,
+  purpose TEXT NOT NULL CHECK (purpose IN ('signing','encryption','both')),
+  der BLOB NOT NULL,
+  chain_der BLOB,
+  sealed_pkcs12 BLOB,
+  device_id TEXT,
+  publish INTEGER NOT NULL DEFAULT 1,
+  source TEXT NOT NULL,
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  serial TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  fingerprint256 TEXT NOT NULL
+);
+CREATE INDEX certificates_user ON certificates(user_id);
+
+CREATE TABLE trust_anchors (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('root','intermediate','crl')),
+  der BLOB NOT NULL,
+  source TEXT NOT NULL
+);
+
+CREATE TABLE folders (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  parent_id INTEGER NOT NULL DEFAULT 0,
+  name TEXT NOT NULL,
+  type INTEGER NOT NULL,
+  modseq INTEGER NOT NULL
+);
+CREATE INDEX folders_user ON folders(user_id);
+
+-- One monotonic counter for the whole store stamps every change (the MODSEQ idea): any folder's
+-- counter is then monotonic too.
+CREATE TABLE modseq (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO modseq (id, value) VALUES (1, 0);
+
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+  modseq INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  subject TEXT NOT NULL,
+  from_addr TEXT NOT NULL,
+  to_addr TEXT NOT NULL,
+  cc_addr TEXT NOT NULL,
+  reply_to TEXT NOT NULL,
+  display_to TEXT NOT NULL,
+  thread_topic TEXT NOT NULL,
+  importance INTEGER NOT NULL,
+  message_class TEXT NOT NULL,
+  smime_kind TEXT NOT NULL,
+  cpid INTEGER NOT NULL,
+  text_body TEXT NOT NULL,
+  html_body TEXT,
+  preview TEXT NOT NULL,
+  attachments TEXT NOT NULL,
+  message_id TEXT,
+  conversation_id BLOB NOT NULL,
+  conversation_index BLOB NOT NULL,
+  read INTEGER NOT NULL DEFAULT 0,
+  flag_status INTEGER NOT NULL DEFAULT 0,
+  flag_type TEXT,
+  flag_start INTEGER,
+  flag_due INTEGER,
+  flag_complete_time INTEGER,
+  received_as_bcc INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_folder ON messages(folder_id, received_at);
+CREATE INDEX messages_folder_modseq ON messages(folder_id, modseq);
+
+-- The raw message, byte for byte as it arrived, apart from the row that lists are built from.
+CREATE TABLE message_raw (
+  id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+  raw BLOB NOT NULL
+);
+
+CREATE TABLE devices (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  device_type TEXT NOT NULL,
+  user_agent TEXT,
+  policy_key INTEGER,
+  pending_policy_key INTEGER,
+  policy_status INTEGER,
+  wipe_state TEXT NOT NULL DEFAULT 'none' CHECK (wipe_state IN ('none','requested','account-requested','acknowledged')),
+  info TEXT,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  UNIQUE (user_id, device_id)
+);
+
+-- A saved client view: a SyncKey names one. scope is 'hierarchy' or a folder id.
+CREATE TABLE sync_states (
+  id INTEGER PRIMARY KEY,
+  device_pk INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  scope TEXT NOT NULL,
+  sync_key TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (device_pk, scope, sync_key)
+);
+CREATE INDEX sync_states_scope ON sync_states(device_pk, scope, generation);
+
+CREATE TABLE sync_items (
+  state_id INTEGER NOT NULL REFERENCES sync_states(id) ON DELETE CASCADE,
+  item_id INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (state_id, item_id)
+) WITHOUT ROWID;
+
+CREATE TABLE sync_folders (
+  state_id INTEGER NOT NULL REFERENCES sync_states(id) ON DELETE CASCADE,
+  folder_id INTEGER NOT NULL,
+  parent_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  type INTEGER NOT NULL,
+  PRIMARY KEY (state_id, folder_id)
+) WITHOUT ROWID;
+`;
+
+export function openDatabase(dataDir: string): Db {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'easmime.sqlite'));
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across process crashes in WAL mode (only a power loss can drop the last commits).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function openMemoryDatabase(): Db {
+  const db = new Database(':memory:');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
+  if (!hasMeta) {
+    db.transaction(() => {
+      db.exec(SCHEMA_V1);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+    })();
+    return;
+  }
+  const row = db.prepare("SELECT value FROM meta WHERE key='schema_version'").get() as { value: string } | undefined;
+  const version = Number(row?.value ?? 0);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`the data folder was written by a newer easmime (schema ${version}, this one knows ${SCHEMA_VERSION})`);
+  }
+}
+
+/** Whether the store holds an organisation yet (an empty data folder is initialised from fixtures). */
+export function isInitialised(db: Db): boolean {
+  const row = db.prepare("SELECT value FROM meta WHERE key='initialised_from'").get();
+  return row !== undefined;
+}
+
+export function nextModseq(db: Db): number {
+  const row = db.prepare('UPDATE modseq SET value = value + 1 WHERE id = 1 RETURNING value').get() as { value: number };
+  return row.value;
+}

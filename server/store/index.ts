@@ -1,0 +1,45 @@
+// The store: one SQLite database and the repositories over it.
+import { openDatabase, openMemoryDatabase, type Db } from './db.js';
+import { Devices } from './devices.js';
+import { Directory } from './directory.js';
+import { Mailbox } from './mailbox.js';
+import { SyncStates } from './syncstate.js';
+
+export class Store {
+  readonly directory: Directory;
+  readonly mailbox: Mailbox;
+  readonly devices: Devices;
+  readonly syncStates: SyncStates;
+
+  constructor(readonly db: Db) {
+    this.directory = new Directory(db, () => this.domain());
+    this.mailbox = new Mailbox(db);
+    this.devices = new Devices(db);
+    this.syncStates = new SyncStates(db);
+  }
+
+  static open(dataDir: string): Store {
+    return new Store(openDatabase(dataDir));
+  }
+
+  static inMemory(): Store {
+    return new Store(openMemoryDatabase());
+  }
+
+  getMeta(key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  domain(): string {
+    return this.getMeta('domain') ?? 'localhost';
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

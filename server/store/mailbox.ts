@@ -1,0 +1,259 @@
+// Folders and messages of each user's mailbox. Every change stamps the store-wide modseq so sync
+// states can tell what a device has not yet seen.
+import type { Db } from './db.js';
+import { nextModseq } from './db.js';
+
+export interface Folder {
+  id: number;
+  userId: number;
+  parentId: number;
+  name: string;
+  type: number;
+}
+
+/** EAS folder types (MS-ASCMD FolderSync Type). */
+export const FolderType = {
+  UserGeneric: 1, Inbox: 2, Drafts: 3, DeletedItems: 4, SentItems: 5, Outbox: 6, Tasks: 7, Calendar: 8,
+  Contacts: 9, Notes: 10, Journal: 11, UserMail: 12,
+} as const;
+
+/** The folders every mailbox starts with, as Exchange Online names them. */
+export const DEFAULT_FOLDERS: ReadonlyArray<{ name: string; type: number }> = [
+  { name: 'Inbox', type: FolderType.Inbox },
+  { name: 'Drafts', type: FolderType.Drafts },
+  { name: 'Deleted Items', type: FolderType.DeletedItems },
+  { name: 'Sent Items', type: FolderType.SentItems },
+  { name: 'Outbox', type: FolderType.Outbox },
+  { name: 'Junk Email', type: FolderType.UserMail },
+  { name: 'Contacts', type: FolderType.Contacts },
+  { name: 'Calendar', type: FolderType.Calendar },
+  { name: 'Tasks', type: FolderType.Tasks },
+  { name: 'Notes', type: FolderType.Notes },
+];
+
+export const MAIL_FOLDER_TYPES: ReadonlySet<number> = new Set([
+  FolderType.UserGeneric, FolderType.Inbox, FolderType.Drafts, FolderType.DeletedItems, FolderType.SentItems,
+  FolderType.Outbox, FolderType.UserMail,
+]);
+
+export interface AttachmentMeta {
+  index: number;
+  fileName: string;
+  contentType: string;
+  size: number;
+  contentId?: string;
+  isInline: boolean;
+}
+
+/** What the mail flow hands over to store a message. */
+export interface NewMessage {
+  receivedAt: Date;
+  raw: Buffer;
+  subject: string;
+  from: string;
+  to: string;
+  cc: string;
+  replyTo: string;
+  displayTo: string;
+  threadTopic: string;
+  importance: number;
+  messageClass: string;
+  smimeKind: string;
+  cpid: number;
+  text: string;
+  html?: string;
+  preview: string;
+  attachments: AttachmentMeta[];
+  messageId?: string;
+  conversationId: Buffer;
+  conversationIndex: Buffer;
+  read?: boolean;
+  receivedAsBcc?: boolean;
+}
+
+export interface MessageFlag {
+  status: number; // 0 cleared, 1 complete, 2 active
+  type?: string;
+  startDate?: number;
+  dueDate?: number;
+  completeTime?: number;
+}
+
+export interface StoredMessage {
+  id: number;
+  userId: number;
+  folderId: number;
+  modseq: number;
+  receivedAt: Date;
+  size: number;
+  subject: string;
+  from: string;
+  to: string;
+  cc: string;
+  replyTo: string;
+  displayTo: string;
+  threadTopic: string;
+  importance: number;
+  messageClass: string;
+  smimeKind: string;
+  cpid: number;
+  text: string;
+  html?: string;
+  preview: string;
+  attachments: AttachmentMeta[];
+  messageId?: string;
+  conversationId: Buffer;
+  conversationIndex: Buffer;
+  read: boolean;
+  flag: MessageFlag;
+  receivedAsBcc: boolean;
+}
+
+interface MessageRow {
+  id: number; user_id: number; folder_id: number; modseq: number; received_at: number; size: number;
+  subject: string; from_addr: string; to_addr: string; cc_addr: string; reply_to: string; display_to: string;
+  thread_topic: string; importance: number; message_class: string; smime_kind: string; cpid: number;
+  text_body: string; html_body: string | null; preview: string; attachments: string; message_id: string | null;
+  conversation_id: Buffer; conversation_index: Buffer; read: number; flag_status: number; flag_type: string | null;
+  flag_start: number | null; flag_due: number | null; flag_complete_time: number | null; received_as_bcc: number;
+}
+
+function toMessage(r: MessageRow): StoredMessage {
+  return {
+    id: r.id, userId: r.user_id, folderId: r.folder_id, modseq: r.modseq, receivedAt: new Date(r.received_at),
+    size: r.size, subject: r.subject, from: r.from_addr, to: r.to_addr, cc: r.cc_addr, replyTo: r.reply_to,
+    displayTo: r.display_to, threadTopic: r.thread_topic, importance: r.importance, messageClass: r.message_class,
+    smimeKind: r.smime_kind, cpid: r.cpid, text: r.text_body, html: r.html_body ?? undefined, preview: r.preview,
+    attachments: JSON.parse(r.attachments) as AttachmentMeta[], messageId: r.message_id ?? undefined,
+    conversationId: r.conversation_id, conversationIndex: r.conversation_index, read: r.read === 1,
+    flag: {
+      status: r.flag_status, type: r.flag_type ?? undefined, startDate: r.flag_start ?? undefined,
+      dueDate: r.flag_due ?? undefined, completeTime: r.flag_complete_time ?? undefined,
+    },
+    receivedAsBcc: r.received_as_bcc === 1,
+  };
+}
+
+interface FolderRow { id: number; user_id: number; parent_id: number; name: string; type: number }
+const toFolder = (r: FolderRow): Folder => ({ id: r.id, userId: r.user_id, parentId: r.parent_id, name: r.name, type: r.type });
+
+export class Mailbox {
+  constructor(private readonly db: Db) {}
+
+  createDefaultFolders(userId: number): void {
+    const insert = this.db.prepare('INSERT INTO folders (user_id, parent_id, name, type, modseq) VALUES (?, 0, ?, ?, ?)');
+    for (const f of DEFAULT_FOLDERS) insert.run(userId, f.name, f.type, nextModseq(this.db));
+  }
+
+  folders(userId: number): Folder[] {
+    return (this.db.prepare('SELECT id, user_id, parent_id, name, type FROM folders WHERE user_id = ? ORDER BY id').all(userId) as FolderRow[]).map(toFolder);
+  }
+
+  folder(userId: number, folderId: number): Folder | undefined {
+    const r = this.db.prepare('SELECT id, user_id, parent_id, name, type FROM folders WHERE user_id = ? AND id = ?').get(userId, folderId) as FolderRow | undefined;
+    return r && toFolder(r);
+  }
+
+  folderByType(userId: number, type: number): Folder | undefined {
+    const r = this.db.prepare('SELECT id, user_id, parent_id, name, type FROM folders WHERE user_id = ? AND type = ? ORDER BY id LIMIT 1').get(userId, type) as FolderRow | undefined;
+    return r && toFolder(r);
+  }
+
+  /** Finds a folder by its path of display names ("Inbox", "Inbox/Projects"), case-insensitively. */
+  folderByPath(userId: number, folderPath: string): Folder | undefined {
+    let parent = 0;
+    let found: Folder | undefined;
+    for (const name of folderPath.split('/')) {
+      const r = this.db.prepare('SELECT id, user_id, parent_id, name, type FROM folders WHERE user_id = ? AND parent_id = ? AND lower(name) = lower(?)').get(userId, parent, name) as FolderRow | undefined;
+      if (!r) return undefined;
+      found = toFolder(r);
+      parent = found.id;
+    }
+    return found;
+  }
+
+  createFolder(userId: number, parentId: number, name: string, type: number): Folder {
+    const info = this.db.prepare('INSERT INTO folders (user_id, parent_id, name, type, modseq) VALUES (?, ?, ?, ?, ?)').run(userId, parentId, name, type, nextModseq(this.db));
+    return { id: Number(info.lastInsertRowid), userId, parentId, name, type };
+  }
+
+  insertMessage(userId: number, folderId: number, m: NewMessage): number {
+    const run = this.db.transaction(() => {
+      const info = this.db.prepare(`INSERT INTO messages (user_id, folder_id, modseq, received_at, size, subject, from_addr,
+        to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
+        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+        userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
+        m.replyTo, m.displayTo, m.threadTopic, m.importance, m.messageClass, m.smimeKind, m.cpid, m.text,
+        m.html ?? null, m.preview, JSON.stringify(m.attachments), m.messageId ?? null, m.conversationId,
+        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0);
+      const id = Number(info.lastInsertRowid);
+      this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, m.raw);
+      return id;
+    });
+    return run();
+  }
+
+  message(userId: number, id: number): StoredMessage | undefined {
+    const r = this.db.prepare('SELECT * FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as MessageRow | undefined;
+    return r && toMessage(r);
+  }
+
+  /** Messages by id, in one query, for building a Sync response window. Only the user's own. */
+  messagesByIds(userId: number, ids: number[]): Map<number, StoredMessage> {
+    const out = new Map<number, StoredMessage>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT * FROM messages WHERE user_id = ? AND id IN (${chunk.map(() => '?').join(',')})`).all(userId, ...chunk) as MessageRow[];
+      for (const r of rows) out.set(r.id, toMessage(r));
+    }
+    return out;
+  }
+
+  raw(userId: number, id: number): Buffer | undefined {
+    const r = this.db.prepare('SELECT r.raw FROM message_raw r JOIN messages m ON m.id = r.id WHERE m.user_id = ? AND r.id = ?').get(userId, id) as { raw: Buffer } | undefined;
+    return r?.raw;
+  }
+
+  countInFolder(folderId: number, since?: number): number {
+    const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE folder_id = ? AND received_at >= ?').get(folderId, since ?? 0) as { n: number };
+    return r.n;
+  }
+
+  /** Sets read and/or flag state. Returns the new modseq, or undefined when the message is not the user's. */
+  updateFlags(userId: number, id: number, change: { read?: boolean; flag?: MessageFlag }): number | undefined {
+    const run = this.db.transaction(() => {
+      const exists = this.db.prepare('SELECT 1 FROM messages WHERE user_id = ? AND id = ?').get(userId, id);
+      if (!exists) return undefined;
+      const modseq = nextModseq(this.db);
+      if (change.read !== undefined) this.db.prepare('UPDATE messages SET read = ? WHERE id = ?').run(change.read ? 1 : 0, id);
+      if (change.flag !== undefined) {
+        const f = change.flag;
+        this.db.prepare('UPDATE messages SET flag_status = ?, flag_type = ?, flag_start = ?, flag_due = ?, flag_complete_time = ? WHERE id = ?')
+          .run(f.status, f.type ?? null, f.startDate ?? null, f.dueDate ?? null, f.completeTime ?? null, id);
+      }
+      this.db.prepare('UPDATE messages SET modseq = ? WHERE id = ?').run(modseq, id);
+      return modseq;
+    });
+    return run();
+  }
+
+  /** Moves a message to another of the user's folders. Returns false when either is not the user's. */
+  moveMessage(userId: number, id: number, toFolderId: number): boolean {
+    const run = this.db.transaction(() => {
+      if (!this.folder(userId, toFolderId)) return false;
+      const info = this.db.prepare('UPDATE messages SET folder_id = ?, modseq = ? WHERE user_id = ? AND id = ?').run(toFolderId, nextModseq(this.db), userId, id);
+      return info.changes === 1;
+    });
+    return run();
+  }
+
+  deleteMessage(userId: number, id: number): boolean {
+    return this.db.prepare('DELETE FROM messages WHERE user_id = ? AND id = ?').run(userId, id).changes === 1;
+  }
+
+  folderOfMessage(userId: number, id: number): number | undefined {
+    const r = this.db.prepare('SELECT folder_id FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { folder_id: number } | undefined;
+    return r?.folder_id;
+  }
+}
