@@ -11,6 +11,7 @@ import { FolderEvents } from './events.js';
 import { StoreBackend } from './backend.js';
 import { MailFlow, DeliveryError } from './mailflow.js';
 import { createHttpApp } from './http.js';
+import { loadAdminToken } from './admin.js';
 import { loadFixtures } from './fixtures/load.js';
 import { applyFixtures } from './fixtures/apply.js';
 import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
@@ -54,7 +55,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const backend = new StoreBackend(store, events);
     const app = createHttpApp({
       backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
-      shutdown: shutdown.signal,
+      shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data),
       eas: config.trace ? { trace: (r) => log({ msg: 'trace', ...r }) } : undefined,
     });
     httpServer = http.createServer(app.callback());
@@ -74,6 +75,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       hostname: config.smtpHostname,
       maxMessageBytes: config.maxMessageBytes,
       isLocalRecipient: (a) => store.directory.isLocalAddress(a),
+      isLocalDomain: (d) => d === store.domain(),
       authenticate: async (user, password) => store.directory.authenticate(user, password)?.address ?? null,
       deliver: async (env) => {
         await mailflow.deliver(env.raw, { mailFrom: env.mailFrom, rcptTo: env.rcptTo, origin: 'smtp', remoteAddress: env.remoteAddress, authenticatedUser: env.authenticatedUser });

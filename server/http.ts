@@ -4,6 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { createEasHandler, type EasHandlerOptions } from '../eas/http/handler.js';
 import type { EasBackend } from '../eas/backend.js';
 import { autodiscover } from './autodiscover.js';
+import { adminApi } from './admin.js';
+import type { Store } from './store/index.js';
 import type { Logger } from './log.js';
 
 export class BodyTooLarge extends Error {}
@@ -37,6 +39,8 @@ export interface HttpAppOptions {
   maxRequestBytes: number;
   shutdown: AbortSignal;
   eas?: EasHandlerOptions;
+  store: Store;
+  adminToken: string;
 }
 
 export function createHttpApp(opts: HttpAppOptions): Koa {
@@ -77,6 +81,10 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
     }
     if (pathLower === '/autodiscover/autodiscover.xml') {
       await autodiscover(ctx, opts);
+      return;
+    }
+    if (pathLower === '/admin' || pathLower.startsWith('/admin/')) {
+      await adminApi(ctx, opts.store, opts.adminToken);
       return;
     }
     ctx.status = 404;

@@ -9,6 +9,12 @@ import type { CommandContext, CommandResult } from './context.js';
 const POLICY_TYPE_WBXML = 'MS-EAS-Provisioning-WBXML';
 const POLICY_TYPE_XML = 'MS-WAP-Provisioning-XML';
 
+const POLICY_12_0 = new Set([
+  'DevicePasswordEnabled', 'AlphanumericDevicePasswordRequired', 'PasswordRecoveryEnabled', 'AttachmentsEnabled',
+  'MinDevicePasswordLength', 'MaxInactivityTimeDeviceLock', 'MaxDevicePasswordFailedAttempts', 'MaxAttachmentSize',
+  'AllowSimpleDevicePassword', 'DevicePasswordExpiration', 'DevicePasswordHistory',
+]);
+
 /** A non-zero uint32: some iOS versions reject a key of 0. */
 function newPolicyKey(): number {
   let k = 0;
@@ -79,7 +85,8 @@ export function provision(ctx: CommandContext): CommandResult {
   }
   const temporary = newPolicyKey();
   backend.setPolicyKeys(device, { pendingPolicyKey: temporary });
-  const settings = backend.policy(ctx.principal);
+  // A 12.0 device knows only the first generation of policy settings (MS-ASPROV).
+  const settings = backend.policy(ctx.principal).filter(([name]) => version !== V120 || POLICY_12_0.has(name));
   const data = version >= V120
     ? P('Data', P('EASProvisionDoc', settings.map(([name, value]) => P(name, value))))
     : P('Data', wapProvisioningDoc(settings));

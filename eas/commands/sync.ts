@@ -184,8 +184,12 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
   const serverCommands: WbxmlElement[] = [];
   let more = false;
   if (c.getChanges) {
-    const diff = backend.diffFolder(principal, c.folderId, from, since, c.windowSize);
+    // What the client itself changed or deleted in this request is not sent back to it.
+    const ownChanges = new Set([...update.set.map((s) => s.id), ...update.remove]);
+    const diff = backend.diffFolder(principal, c.folderId, from, since, c.windowSize + ownChanges.size);
     more = diff.more;
+    diff.deletes = diff.deletes.filter((id) => !ownChanges.has(id));
+    diff.changes = diff.changes.filter((ch) => !ownChanges.has(ch.id));
     for (const id of diff.deletes) {
       serverCommands.push(A('Delete', A('ServerId', itemServerId(c.folderId, id))));
       update.remove.push(id);

@@ -116,7 +116,9 @@ describe('end to end: SMTP in, EAS out, across a restart', function () {
     assert.equal(childText(child(signed2, 'AirSync:ApplicationData'), 'Email:Read'), '0');
 
     // The first device's key survived the restart; its own change is not sent back to it.
-    const again = await syncOnce(alice, inbox, key);
+    const aliceAgain = new EasClient({ ...alice.opts, baseUrl: server.baseUrl });
+    aliceAgain.policyKey = alice.policyKey;
+    const again = await syncOnce(aliceAgain, inbox, key);
     assert.equal(childText(again, 'AirSync:Status'), '1');
     assert.equal(child(again, 'AirSync:Commands'), undefined);
   });

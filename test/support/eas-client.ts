@@ -54,7 +54,7 @@ export class EasClient {
       payload = Buffer.isBuffer(body) ? body : encodeWbxml(body);
       headers['Content-Type'] = o.contentType ?? 'application/vnd.ms-sync.wbxml';
     }
-    const res = await fetch(`${this.opts.baseUrl}/Microsoft-Server-ActiveSync?${query}`, { method: 'POST', headers, body: payload });
+    const res = await fetch(`${this.opts.baseUrl}/Microsoft-Server-ActiveSync?${query}`, { method: "POST", headers, body: payload ? new Blob([new Uint8Array(payload)]) : undefined });
     const raw = Buffer.from(await res.arrayBuffer());
     const isWbxml = (res.headers.get('content-type') ?? '').startsWith('application/vnd.ms-sync.wbxml');
     return { status: res.status, headers: res.headers, raw, body: isWbxml && raw.length > 0 ? decodeWbxml(raw) : undefined };

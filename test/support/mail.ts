@@ -21,14 +21,15 @@ export function makeSigner(address: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-/** A clear-signed (multipart/signed) message made by `openssl smime -sign`, with CRLF line ends. */
+/** A clear-signed (multipart/signed) message made by `openssl smime -sign`, with CRLF line ends throughout. */
 export function signClear(opts: { signer: { cert: string; key: string }; from: string; to: string; subject: string; text: string }): Buffer {
   const dir = tempDir('easmime-sign-');
   const inner = path.join(dir, 'inner.txt');
   fs.writeFileSync(inner, `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${opts.text.replace(/\r?\n/g, '\r\n')}\r\n`);
   const out = execFileSync('openssl', ['smime', '-sign', '-in', inner, '-signer', opts.signer.cert, '-inkey', opts.signer.key,
     '-from', opts.from, '-to', opts.to, '-subject', opts.subject, '-md', 'sha256', '-crlfeol'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return out;
+  // openssl ends the base64 signature lines with bare LF even with -crlfeol; SMTP carries CRLF.
+  return Buffer.from(out.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
 }
 
 export async function sendRaw(smtpPort: number, envelope: { from: string; to: string[] }, raw: Buffer): Promise<void> {
