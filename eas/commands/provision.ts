@@ -88,7 +88,7 @@ export function provision(ctx: CommandContext): CommandResult {
   // A 12.0 device knows only the first generation of policy settings (MS-ASPROV).
   const settings = backend.policy(ctx.principal).filter(([name]) => version !== V120 || POLICY_12_0.has(name));
   const data = version >= V120
-    ? P('Data', P('EASProvisionDoc', settings.map(([name, value]) => P(name, value))))
+    ? P('Data', P('EASProvisionDoc', settings.map(([name, value]) => x(`Provision:${name}`, value))))
     : P('Data', wapProvisioningDoc(settings));
   return reply(
     settingsReply,
