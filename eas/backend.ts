@@ -1,6 +1,12 @@
 // What the EAS engine needs from a mail service. eas/ states it; server/ implements it over the store
 // and the mail flow. Nothing here knows about SQL, SMTP or crypto libraries.
 
+import type { SubmissionPort } from './ports/submission.js';
+import type { ItemsPort } from './ports/items.js';
+import type { SettingsPort } from './ports/settings.js';
+import type { SearchPort } from './ports/search.js';
+import type { DirectoryPort } from './ports/directory.js';
+
 export interface Principal {
   userId: number;
   address: string;
@@ -95,7 +101,17 @@ export interface ViewUpdate {
 
 export interface HierarchyEntry { folderId: number; parentId: number; name: string; type: number }
 
-export interface EasBackend {
+/** The whole backend: the core below plus one port per group of commands (eas/ports/*). */
+export interface EasBackend extends CoreBackend {
+  submission: SubmissionPort;
+  items: ItemsPort;
+  settings: SettingsPort;
+  search: SearchPort;
+  directory: DirectoryPort;
+}
+
+/** Identity, devices, provisioning, folders, saved views and email items: what every command uses. */
+export interface CoreBackend {
   authenticate(name: string, password: string): Promise<Principal | undefined>;
 
   device(p: Principal, deviceId: string, deviceType: string, userAgent: string | undefined): DeviceRecord;

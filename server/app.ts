@@ -52,7 +52,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       log({ msg: 'reopened data folder', data: config.data, domain: store.domain(), from: store.getMeta('initialised_from') });
     }
 
-    const backend = new StoreBackend(store, events);
+    const backend = new StoreBackend({ store, events, mailflow, log, serverKey });
     const app = createHttpApp({
       backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
       shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data),

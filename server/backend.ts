@@ -4,12 +4,34 @@ import type {
   ProvisioningPolicy, SyncState, ViewUpdate, WipeState,
 } from '../eas/backend.js';
 import type { FolderEvents } from './events.js';
+import type { ServiceDeps } from './services/deps.js';
+import { SubmissionService } from './services/submission.js';
+import { ItemsService } from './services/items.js';
+import { SettingsService } from './services/settings.js';
+import { SearchService } from './services/search.js';
+import { DirectoryService } from './services/directory.js';
 import { DEFAULT_DEVICE_POLICY, provisioningDocument, type DevicePolicySettings } from './policy.js';
 import type { Store } from './store/index.js';
 import { FolderType, MAIL_FOLDER_TYPES, type StoredMessage } from './store/mailbox.js';
 
 export class StoreBackend implements EasBackend {
-  constructor(private readonly store: Store, private readonly events: FolderEvents) {}
+  private readonly store: Store;
+  private readonly events: FolderEvents;
+  readonly submission: SubmissionService;
+  readonly items: ItemsService;
+  readonly settings: SettingsService;
+  readonly search: SearchService;
+  readonly directory: DirectoryService;
+
+  constructor(deps: ServiceDeps) {
+    this.store = deps.store;
+    this.events = deps.events;
+    this.submission = new SubmissionService(deps);
+    this.items = new ItemsService(deps);
+    this.settings = new SettingsService(deps);
+    this.search = new SearchService(deps);
+    this.directory = new DirectoryService(deps);
+  }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {
     const user = this.store.directory.authenticate(name, password);

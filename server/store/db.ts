@@ -113,7 +113,9 @@ CREATE TABLE messages (
   flag_start INTEGER,
   flag_due INTEGER,
   flag_complete_time INTEGER,
-  received_as_bcc INTEGER NOT NULL DEFAULT 0
+  received_as_bcc INTEGER NOT NULL DEFAULT 0,
+  -- The S/MIME gateway's verdict (JSON), when it looked at the message.
+  smime_verdict TEXT
 );
 CREATE INDEX messages_folder ON messages(folder_id, received_at);
 CREATE INDEX messages_folder_modseq ON messages(folder_id, modseq);
@@ -123,6 +125,32 @@ CREATE TABLE message_raw (
   id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
   raw BLOB NOT NULL
 );
+
+-- Mail for external recipients when no smarthost is configured: kept for tests to read.
+CREATE TABLE captured_mail (
+  id INTEGER PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  mail_from TEXT NOT NULL,
+  rcpt_to TEXT NOT NULL,
+  raw BLOB NOT NULL,
+  origin TEXT NOT NULL
+);
+
+-- ClientIds of EAS submissions, for duplicate detection (MessagePreviouslySent).
+CREATE TABLE submissions (
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  client_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, client_id)
+) WITHOUT ROWID;
+
+-- Per-user settings (Oof, device password, ...) as JSON values under a name.
+CREATE TABLE user_settings (
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
 
 CREATE TABLE devices (
   id INTEGER PRIMARY KEY,
