@@ -1,0 +1,75 @@
+// Windows code page ids for MIME charsets, for EAS InternetCPID. Names are
+// compared with punctuation and case removed so that "UTF8", "utf-8" and
+// "Utf_8" agree.
+
+export const DEFAULT_CPID = 65001;
+
+const CODE_PAGES = new Map<string, number>(Object.entries({
+  utf8: 65001,
+  utf7: 65000,
+  usascii: 20127,
+  ascii: 20127,
+  ansix341968: 20127,
+  utf16: 1200,
+  utf16le: 1200,
+  utf16be: 1201,
+  latin1: 28591,
+  iso88591: 28591,
+  iso88592: 28592,
+  iso88593: 28593,
+  iso88594: 28594,
+  iso88595: 28595,
+  iso88596: 28596,
+  iso88597: 28597,
+  iso88598: 28598,
+  iso88598i: 38598,
+  iso88599: 28599,
+  iso885913: 28603,
+  iso885915: 28605,
+  latin9: 28605,
+  windows874: 874,
+  tis620: 874,
+  windows1250: 1250,
+  windows1251: 1251,
+  windows1252: 1252,
+  windows1253: 1253,
+  windows1254: 1254,
+  windows1255: 1255,
+  windows1256: 1256,
+  windows1257: 1257,
+  windows1258: 1258,
+  cp1250: 1250,
+  cp1251: 1251,
+  cp1252: 1252,
+  koi8r: 20866,
+  koi8u: 21866,
+  shiftjis: 932,
+  sjis: 932,
+  windows31j: 932,
+  cp932: 932,
+  eucjp: 51932,
+  iso2022jp: 50220,
+  gb2312: 936,
+  gbk: 936,
+  cp936: 936,
+  gb18030: 54936,
+  big5: 950,
+  big5hkscs: 950,
+  euckr: 51949,
+  ksc56011987: 949,
+  cp949: 949,
+  iso2022kr: 50225,
+  ibm437: 437,
+  cp437: 437,
+  ibm850: 850,
+  cp850: 850,
+  ibm866: 866,
+  cp866: 866,
+  macintosh: 10000,
+}));
+
+/** Code page for a charset name; DEFAULT_CPID when absent or unknown. */
+export function codePageFor(charset: string | undefined): number {
+  if (!charset) return DEFAULT_CPID;
+  return CODE_PAGES.get(charset.toLowerCase().replace(/[^a-z0-9]/g, '')) ?? DEFAULT_CPID;
+}
