@@ -197,9 +197,30 @@ CREATE TABLE sync_folders (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Repositories write `db.prepare(sql)` where the query is used; compiling SQL costs more than running
+ * a small query, so statements are kept by their text. better-sqlite3 statements are reusable and every
+ * call runs to completion synchronously, so sharing one is safe. Bounded, for queries built with
+ * variable IN lists.
+ */
+function cacheStatements(db: Db): Db {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      if (cache.size >= 1000) cache.clear();
+      stmt = compile(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as Db['prepare'];
+  return db;
+}
+
 export function openDatabase(dataDir: string): Db {
   fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, 'easmime.sqlite'));
+  const db = cacheStatements(new Database(path.join(dataDir, 'easmime.sqlite')));
   db.pragma('journal_mode = WAL');
   // NORMAL is durable across process crashes in WAL mode (only a power loss can drop the last commits).
   db.pragma('synchronous = NORMAL');
@@ -210,7 +231,7 @@ export function openDatabase(dataDir: string): Db {
 }
 
 export function openMemoryDatabase(): Db {
-  const db = new Database(':memory:');
+  const db = cacheStatements(new Database(':memory:'));
   db.pragma('foreign_keys = ON');
   migrate(db);
   return db;
