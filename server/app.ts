@@ -1,8 +1,9 @@
 // The composition root: opens the store (initialising it from fixtures when empty), wires the
 // EAS engine to it, and starts the HTTP and SMTP listeners.
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Store } from './store/index.js';
 import { isInitialised } from './store/db.js';
@@ -77,6 +78,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       isLocalRecipient: (a) => store.directory.isLocalAddress(a),
       isLocalDomain: (d) => d === store.domain(),
       authenticate: async (user, password) => store.directory.authenticate(user, password)?.address ?? null,
+      requireAuth: config.smtpRequireAuth,
+      tls: config.smtpTlsCert && config.smtpTlsKey ? { cert: readFileOrFail(config.smtpTlsCert), key: readFileOrFail(config.smtpTlsKey) } : undefined,
       deliver: async (env) => {
         await mailflow.deliver(env.raw, { mailFrom: env.mailFrom, rcptTo: env.rcptTo, origin: 'smtp', remoteAddress: env.remoteAddress, authenticatedUser: env.authenticatedUser });
       },
@@ -110,6 +113,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     httpServer?.close();
     store.close();
     throw e;
+  }
+}
+
+function readFileOrFail(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
   }
 }
 

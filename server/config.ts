@@ -14,6 +14,9 @@ export interface Config {
   maxRequestBytes: number;
   logFormat: 'text' | 'json';
   trace: boolean;
+  smtpTlsCert?: string;
+  smtpTlsKey?: string;
+  smtpRequireAuth: boolean;
 }
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,6 +32,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smtp-hostname', env: 'EASMIME_SMTP_HOSTNAME', key: 'smtpHostname', kind: 'string', help: 'name in the SMTP greeting (default: easmime.local)' },
   { flag: '--max-message-bytes', env: 'EASMIME_MAX_MESSAGE_BYTES', key: 'maxMessageBytes', kind: 'bytes', help: 'largest message accepted (default: 26214400)' },
   { flag: '--max-request-bytes', env: 'EASMIME_MAX_REQUEST_BYTES', key: 'maxRequestBytes', kind: 'bytes', help: 'largest EAS request body (default: 52428800)' },
+  { flag: '--smtp-tls-cert', env: 'EASMIME_SMTP_TLS_CERT', key: 'smtpTlsCert', kind: 'path', help: 'PEM certificate for SMTP STARTTLS (with --smtp-tls-key; default: no STARTTLS)' },
+  { flag: '--smtp-tls-key', env: 'EASMIME_SMTP_TLS_KEY', key: 'smtpTlsKey', kind: 'path', help: 'PEM private key for SMTP STARTTLS' },
+  { flag: '--smtp-require-auth', env: 'EASMIME_SMTP_REQUIRE_AUTH', key: 'smtpRequireAuth', kind: 'bool', help: 'refuse MAIL FROM before AUTH (default: AUTH optional)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
 ];
@@ -47,6 +53,7 @@ export function defaultConfig(): Config {
     maxRequestBytes: 50 * 1024 * 1024,
     logFormat: 'text',
     trace: false,
+    smtpRequireAuth: false,
   };
 }
 
@@ -105,6 +112,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       i++;
     }
     set(spec.key, convert(spec, value, name));
+  }
+  if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
+    throw new ConfigError('--smtp-tls-cert and --smtp-tls-key go together');
   }
   return config;
 }

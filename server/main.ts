@@ -25,6 +25,10 @@ async function main(): Promise<number> {
   try {
     server = await startServer(config, log);
   } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`easmime: ${e.message}\n`);
+      return 2;
+    }
     if (e instanceof FixtureError) {
       process.stderr.write(`easmime: the fixtures in ${config.fixtures} cannot be loaded:\n${e.message}\n`);
       return 1;
