@@ -1,5 +1,6 @@
 // The store: one SQLite database and the repositories over it.
 import { openDatabase, openMemoryDatabase, type Db } from './db.js';
+import { Certificates } from './certificates.js';
 import { Devices } from './devices.js';
 import { Directory } from './directory.js';
 import { Mailbox } from './mailbox.js';
@@ -10,12 +11,14 @@ export class Store {
   readonly mailbox: Mailbox;
   readonly devices: Devices;
   readonly syncStates: SyncStates;
+  readonly certificates: Certificates;
 
   constructor(readonly db: Db) {
     this.directory = new Directory(db, () => this.domain());
     this.mailbox = new Mailbox(db);
     this.devices = new Devices(db);
     this.syncStates = new SyncStates(db);
+    this.certificates = new Certificates(db);
   }
 
   static open(dataDir: string): Store {
