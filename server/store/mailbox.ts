@@ -36,6 +36,40 @@ export const MAIL_FOLDER_TYPES: ReadonlySet<number> = new Set([
   FolderType.Outbox, FolderType.UserMail,
 ]);
 
+/** Folder types a client may create: generic, and the user-created mail, calendar, contacts, tasks, journal, notes. */
+export const USER_FOLDER_TYPES: ReadonlySet<number> = new Set([1, 12, 13, 14, 15, 16, 17]);
+
+/**
+ * Default folders (Inbox, Drafts, ..., Calendar, Contacts) and the Recipient information cache: the
+ * mailbox's fixed structure, which clients can neither rename, move nor delete. Junk Email has the
+ * user-mail type but is a default folder too, recognised by its place and name.
+ */
+export function isSpecialFolder(f: Pick<Folder, 'parentId' | 'name' | 'type'>): boolean {
+  if (!USER_FOLDER_TYPES.has(f.type)) return true;
+  return f.parentId === 0 && DEFAULT_FOLDERS.some((d) => d.type === f.type && d.name === f.name);
+}
+
+/** Case-insensitive folder-name equality as Exchange compares names under one parent. */
+export function sameFolderName(a: string, b: string): boolean {
+  return a.localeCompare(b, undefined, { sensitivity: 'accent' }) === 0;
+}
+
+/** A message's folder and attachment list, read without its bodies. */
+export interface MessageAttachments {
+  id: number;
+  folderId: number;
+  smimeKind: string;
+  attachments: AttachmentMeta[];
+}
+
+/** What deleting or emptying folders removed. */
+export interface FolderRemoval {
+  /** Folders deleted, the subtree's root first. */
+  folderIds: number[];
+  /** Messages deleted. */
+  messages: number;
+}
+
 export interface AttachmentMeta {
   index: number;
   fileName: string;
@@ -134,15 +168,36 @@ function toMessage(r: MessageRow): StoredMessage {
   };
 }
 
+const CONVERSATION_RULE = 'conversation-move:';
+export const MAX_CONVERSATION_RULES = 1000;
+
 interface FolderRow { id: number; user_id: number; parent_id: number; name: string; type: number }
 const toFolder = (r: FolderRow): Folder => ({ id: r.id, userId: r.user_id, parentId: r.parent_id, name: r.name, type: r.type });
 
 export class Mailbox {
   constructor(private readonly db: Db) {}
 
+  /**
+   * SQLite hands out max(id)+1, so deleting the newest row would let the next insert take its id, and
+   * a device still holding the old ServerId would see the new item as a change of the old one. Ids
+   * are therefore allocated above a floor that deletions raise to the largest id they saw.
+   */
+  private nextId(table: 'messages' | 'folders'): number {
+    const r = this.db.prepare(`SELECT max(coalesce((SELECT max(id) FROM ${table}), 0),
+        coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0)) + 1 AS id`).get(`id_floor:${table}`) as { id: number };
+    return r.id;
+  }
+
+  private raiseIdFloor(table: 'messages' | 'folders'): void {
+    this.db.prepare(`INSERT INTO meta (key, value) SELECT ?, CAST(coalesce(max(id), 0) AS TEXT) FROM ${table} WHERE true
+        ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)`).run(`id_floor:${table}`);
+  }
+
   createDefaultFolders(userId: number): void {
-    const insert = this.db.prepare('INSERT INTO folders (user_id, parent_id, name, type, modseq) VALUES (?, 0, ?, ?, ?)');
-    for (const f of DEFAULT_FOLDERS) insert.run(userId, f.name, f.type, nextModseq(this.db));
+    const insert = this.db.prepare('INSERT INTO folders (id, user_id, parent_id, name, type, modseq) VALUES (?, ?, 0, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const f of DEFAULT_FOLDERS) insert.run(this.nextId('folders'), userId, f.name, f.type, nextModseq(this.db));
+    })();
   }
 
   folders(userId: number): Folder[] {
@@ -173,21 +228,81 @@ export class Mailbox {
   }
 
   createFolder(userId: number, parentId: number, name: string, type: number): Folder {
-    const info = this.db.prepare('INSERT INTO folders (user_id, parent_id, name, type, modseq) VALUES (?, ?, ?, ?, ?)').run(userId, parentId, name, type, nextModseq(this.db));
-    return { id: Number(info.lastInsertRowid), userId, parentId, name, type };
+    return this.db.transaction(() => {
+      const id = this.nextId('folders');
+      this.db.prepare('INSERT INTO folders (id, user_id, parent_id, name, type, modseq) VALUES (?, ?, ?, ?, ?, ?)').run(id, userId, parentId, name, type, nextModseq(this.db));
+      return { id, userId, parentId, name, type };
+    })();
+  }
+
+  /** The folders directly below a parent (0 = top level). */
+  childFolders(userId: number, parentId: number): Folder[] {
+    return (this.db.prepare('SELECT id, user_id, parent_id, name, type FROM folders WHERE user_id = ? AND parent_id = ? ORDER BY id').all(userId, parentId) as FolderRow[]).map(toFolder);
+  }
+
+  /** A folder and everything below it, the folder itself first. Empty when it is not the user's. */
+  folderSubtree(userId: number, folderId: number): number[] {
+    const rows = this.db.prepare(`WITH RECURSIVE tree(id, depth) AS (
+        SELECT id, 0 FROM folders WHERE user_id = ? AND id = ?
+        UNION SELECT f.id, t.depth + 1 FROM folders f JOIN tree t ON f.parent_id = t.id WHERE f.user_id = ? AND t.depth < 256)
+      SELECT id FROM tree ORDER BY depth, id`).all(userId, folderId, userId) as Array<{ id: number }>;
+    return rows.map((r) => r.id);
+  }
+
+  /** Renames and/or moves a folder. Returns false when it is not the user's. */
+  updateFolder(userId: number, folderId: number, change: { parentId: number; name: string }): boolean {
+    const info = this.db.prepare('UPDATE folders SET parent_id = ?, name = ?, modseq = ? WHERE user_id = ? AND id = ?')
+      .run(change.parentId, change.name, nextModseq(this.db), userId, folderId);
+    return info.changes === 1;
+  }
+
+  /** Deletes a folder, its subfolders and all their messages. */
+  deleteFolder(userId: number, folderId: number): FolderRemoval {
+    return this.db.transaction(() => {
+      const ids = this.folderSubtree(userId, folderId);
+      if (ids.length === 0) return { folderIds: [], messages: 0 };
+      this.raiseIdFloor('folders');
+      this.raiseIdFloor('messages');
+      let messages = 0;
+      for (const id of ids) {
+        messages += this.db.prepare('DELETE FROM messages WHERE user_id = ? AND folder_id = ?').run(userId, id).changes;
+        this.db.prepare('DELETE FROM folders WHERE user_id = ? AND id = ?').run(userId, id);
+      }
+      return { folderIds: ids, messages };
+    })();
+  }
+
+  /** Deletes a folder's messages and, when asked, its subfolders (with theirs); the folder stays. */
+  emptyFolder(userId: number, folderId: number, deleteSubfolders: boolean): FolderRemoval {
+    return this.db.transaction(() => {
+      if (!this.folder(userId, folderId)) return { folderIds: [], messages: 0 };
+      this.raiseIdFloor('messages');
+      let messages = this.db.prepare('DELETE FROM messages WHERE user_id = ? AND folder_id = ?').run(userId, folderId).changes;
+      const folderIds: number[] = [];
+      if (deleteSubfolders) {
+        for (const sub of this.childFolders(userId, folderId)) {
+          // A default folder never sits below another folder; the check keeps that true whatever the data.
+          if (isSpecialFolder(sub)) continue;
+          const removed = this.deleteFolder(userId, sub.id);
+          folderIds.push(...removed.folderIds);
+          messages += removed.messages;
+        }
+      }
+      return { folderIds, messages };
+    })();
   }
 
   insertMessage(userId: number, folderId: number, m: NewMessage): number {
     const run = this.db.transaction(() => {
-      const info = this.db.prepare(`INSERT INTO messages (user_id, folder_id, modseq, received_at, size, subject, from_addr,
+      const id = this.nextId('messages');
+      this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
         html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc)
-        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
-        userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+        id, userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
         m.replyTo, m.displayTo, m.threadTopic, m.importance, m.messageClass, m.smimeKind, m.cpid, m.text,
         m.html ?? null, m.preview, JSON.stringify(m.attachments), m.messageId ?? null, m.conversationId,
         m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0);
-      const id = Number(info.lastInsertRowid);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, m.raw);
       return id;
     });
@@ -208,6 +323,44 @@ export class Mailbox {
       for (const r of rows) out.set(r.id, toMessage(r));
     }
     return out;
+  }
+
+  /** A message's folder and attachment list without its bodies (for attachment fetches). */
+  messageAttachments(userId: number, id: number): MessageAttachments | undefined {
+    const r = this.db.prepare('SELECT id, folder_id, smime_kind, attachments FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as
+      { id: number; folder_id: number; smime_kind: string; attachments: string } | undefined;
+    return r && { id: r.id, folderId: r.folder_id, smimeKind: r.smime_kind, attachments: JSON.parse(r.attachments) as AttachmentMeta[] };
+  }
+
+  /** The user's messages of one conversation, with their folders. */
+  conversationMessages(userId: number, conversationId: Buffer): Array<{ id: number; folderId: number }> {
+    return (this.db.prepare('SELECT id, folder_id FROM messages WHERE user_id = ? AND conversation_id = ? ORDER BY id LIMIT 10000').all(userId, conversationId) as
+      Array<{ id: number; folder_id: number }>).map((r) => ({ id: r.id, folderId: r.folder_id }));
+  }
+
+  /**
+   * Remembers that new mail of a conversation goes to a folder ("always move"). Kept as a per-user
+   * setting; the newest rules win when a user has more than MAX_CONVERSATION_RULES.
+   */
+  setConversationRule(userId: number, conversationId: Buffer, folderId: number): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
+          ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`)
+        .run(userId, CONVERSATION_RULE + conversationId.toString('hex'), JSON.stringify({ folderId, seq: nextModseq(this.db) }));
+      const rules = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${CONVERSATION_RULE}%`) as Array<{ name: string; value: string }>;
+      if (rules.length <= MAX_CONVERSATION_RULES) return;
+      // The store-wide change counter orders rules even when many are made within one millisecond.
+      const byAge = rules.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
+      for (const r of byAge.slice(0, rules.length - MAX_CONVERSATION_RULES)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
+    })();
+  }
+
+  /** The folder new mail of a conversation is to go to, when an "always move" rule names one that still exists. */
+  conversationRule(userId: number, conversationId: Buffer): number | undefined {
+    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, CONVERSATION_RULE + conversationId.toString('hex')) as { value: string } | undefined;
+    if (!r) return undefined;
+    const folderId = Number((JSON.parse(r.value) as { folderId?: number }).folderId);
+    return Number.isInteger(folderId) && this.folder(userId, folderId) ? folderId : undefined;
   }
 
   raw(userId: number, id: number): Buffer | undefined {
@@ -249,7 +402,10 @@ export class Mailbox {
   }
 
   deleteMessage(userId: number, id: number): boolean {
-    return this.db.prepare('DELETE FROM messages WHERE user_id = ? AND id = ?').run(userId, id).changes === 1;
+    return this.db.transaction(() => {
+      this.raiseIdFloor('messages');
+      return this.db.prepare('DELETE FROM messages WHERE user_id = ? AND id = ?').run(userId, id).changes === 1;
+    })();
   }
 
   folderOfMessage(userId: number, id: number): number | undefined {
