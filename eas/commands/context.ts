@@ -2,6 +2,7 @@
 import type { DeviceRecord, EasBackend, Principal } from '../backend.js';
 import type { EasQuery } from '../http/query.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
+import type { PingMemory } from '../ports/settings.js';
 
 export interface CommandContext {
   backend: EasBackend;
@@ -23,6 +24,12 @@ export interface CommandContext {
 
 export interface CommandCache {
   lastSync: Map<number, WbxmlElement>;
+  /** Ping: each device's remembered interval and folders (by device pk), read from the store on first use. Created on first use. */
+  pingMemory?: Map<number, PingMemory>;
+  /** Ping: the request each device has waiting (by device pk), so that a newer Ping can end it. Created on first use. */
+  heldPings?: Map<number, { end(): void }>;
+  /** Find: the SearchIds each device has run (by device pk), newest last. Created on first use. */
+  findSearches?: Map<number, string[]>;
 }
 
 export type CommandResult =
