@@ -6,6 +6,8 @@ import type { Store } from './store/index.js';
 import { FolderType, type NewMessage } from './store/mailbox.js';
 import { conversationFor } from './conversation.js';
 import { parseMessage, type ParsedMessage } from './mail/parse.js';
+import { GatewayRefusal, passThroughGateway, type Gateway } from './gateway/gateway.js';
+import { verdictHeader } from '../smime/verdict.js';
 
 export interface Envelope {
   mailFrom: string;
@@ -47,7 +49,10 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
 }
 
 export class MailFlow {
-  constructor(private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, private readonly maxBytes: number) {}
+  constructor(
+    private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, private readonly maxBytes: number,
+    readonly gateway: Gateway = passThroughGateway,
+  ) {}
 
   /** Delivers to every local recipient's Inbox, all or nothing. */
   async deliver(raw: Buffer, env: Envelope): Promise<DeliveryResult> {
@@ -63,8 +68,21 @@ export class MailFlow {
     if (users.size === 0 && notLocal.length > 0) {
       throw new DeliveryError(`no local recipient among ${notLocal.join(', ')} and relaying is not configured`, 550);
     }
+    let decision;
+    try {
+      decision = await this.gateway.inbound(raw, parsed, {
+        sender: env.mailFrom.toLowerCase(), recipients: env.rcptTo.map((r) => r.toLowerCase()), origin: env.origin === 'eas' ? 'eas' : 'smtp',
+        authenticatedUser: env.authenticatedUser,
+      });
+    } catch (e) {
+      if (e instanceof GatewayRefusal) {
+        this.log({ msg: 'refused by the S/MIME gateway', origin: env.origin, from: env.mailFrom, code: e.code, reason: e.message, messageId: parsed.messageId });
+        throw new DeliveryError(e.message, e.smtpCode);
+      }
+      throw e;
+    }
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
-    const base = toNewMessage(parsed, raw, receivedAt);
+    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict) };
     const stored = new Map<string, number>();
     const folders: number[] = [];
     this.store.db.transaction(() => {
@@ -80,6 +98,7 @@ export class MailFlow {
     this.log({
       msg: 'delivered', origin: env.origin, from: env.mailFrom, to: [...stored.keys()].join(','), bytes: raw.length,
       class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
     });
     return { stored, notLocal };
   }

@@ -103,6 +103,8 @@ export interface NewMessage {
   conversationIndex: Buffer;
   read?: boolean;
   receivedAsBcc?: boolean;
+  /** The gateway's S/MIME verdict as JSON (undefined for mail that is not S/MIME). */
+  smimeVerdict?: string;
 }
 
 export interface MessageFlag {
@@ -297,16 +299,22 @@ export class Mailbox {
       const id = this.nextId('messages');
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
-        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc)
-        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
         id, userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
         m.replyTo, m.displayTo, m.threadTopic, m.importance, m.messageClass, m.smimeKind, m.cpid, m.text,
         m.html ?? null, m.preview, JSON.stringify(m.attachments), m.messageId ?? null, m.conversationId,
-        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0);
+        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0, m.smimeVerdict ?? null);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, m.raw);
       return id;
     });
     return run();
+  }
+
+  /** The stored S/MIME verdict (JSON text), or null for mail that is not S/MIME; undefined when there is no such message. */
+  verdict(userId: number, id: number): string | null | undefined {
+    const r = this.db.prepare('SELECT smime_verdict FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { smime_verdict: string | null } | undefined;
+    return r === undefined ? undefined : r.smime_verdict;
   }
 
   message(userId: number, id: number): StoredMessage | undefined {
