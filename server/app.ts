@@ -11,6 +11,8 @@ import { loadServerKey } from './store/secrets.js';
 import { FolderEvents } from './events.js';
 import { StoreBackend } from './backend.js';
 import { MailFlow, DeliveryError } from './mailflow.js';
+import { SmimeGateway } from './gateway/smime-gateway.js';
+import { FolderType } from './store/mailbox.js';
 import { createHttpApp } from './http.js';
 import { loadAdminToken } from './admin.js';
 import { loadFixtures } from './fixtures/load.js';
@@ -34,7 +36,15 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   try {
     const serverKey = loadServerKey(config.data);
     const events = new FolderEvents();
-    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes);
+    const gateway = new SmimeGateway(store, log, {
+      deliverReport: async (userId, raw) => {
+        const inbox = store.mailbox.folderByType(userId, FolderType.Inbox);
+        if (!inbox) throw new Error('the sender has no Inbox');
+        await mailflow.importInto(userId, inbox.id, raw);
+        events.changed([inbox.id]);
+      },
+    });
+    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes, gateway);
 
     if (!isInitialised(store.db)) {
       log({ msg: 'initialising data folder from fixtures', data: config.data, fixtures: config.fixtures });

@@ -11,6 +11,7 @@ import { SettingsService } from './services/settings.js';
 import { SearchService } from './services/search.js';
 import { DirectoryService } from './services/directory.js';
 import { DEFAULT_DEVICE_POLICY, provisioningDocument, type DevicePolicySettings } from './policy.js';
+import { devicePolicyFor, enforcementFor, parsePolicy } from './gateway/policy.js';
 import type { Store } from './store/index.js';
 import { FolderType, MAIL_FOLDER_TYPES, type StoredMessage } from './store/mailbox.js';
 
@@ -59,8 +60,12 @@ export class StoreBackend implements EasBackend {
     return stored ? { ...DEFAULT_DEVICE_POLICY, ...(JSON.parse(stored) as Partial<DevicePolicySettings>) } : DEFAULT_DEVICE_POLICY;
   }
 
-  policy(_p: Principal): ProvisioningPolicy {
-    return provisioningDocument(this.devicePolicy());
+  /** The user's device policy: the organisation's, tightened by the groups the user is in, as the gateway enforces it. */
+  policy(p: Principal): ProvisioningPolicy {
+    const raw = this.store.getMeta('policy');
+    if (!raw) return provisioningDocument(this.devicePolicy());
+    const parsed = parsePolicy(JSON.parse(raw) as Record<string, unknown>);
+    return provisioningDocument(devicePolicyFor(parsed, enforcementFor(parsed, this.store.directory.groupsOf(p.userId))));
   }
 
   folders(p: Principal): FolderInfo[] {

@@ -72,6 +72,13 @@ export class Directory {
     return rows.map(toUser);
   }
 
+  /** Addresses of the groups a user belongs to. */
+  groupsOf(userId: number): string[] {
+    return (this.db.prepare(
+      'SELECT g.address FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.address',
+    ).all(userId) as Array<{ address: string }>).map((r) => r.address);
+  }
+
   isLocalAddress(address: string): boolean {
     const a = address.trim().toLowerCase();
     return this.db.prepare('SELECT 1 FROM users WHERE address = ? UNION ALL SELECT 1 FROM groups WHERE address = ?').get(a, a) !== undefined;

@@ -107,6 +107,19 @@ export interface NewMessage {
   smimeVerdict?: string;
 }
 
+export interface MessageSummary {
+  id: number;
+  folderId: number;
+  receivedAt: Date;
+  subject: string;
+  from: string;
+  messageClass: string;
+  smimeKind: string;
+  read: boolean;
+  /** The stored verdict (JSON) or null. */
+  verdict: string | null;
+}
+
 export interface MessageFlag {
   status: number; // 0 cleared, 1 complete, 2 active
   type?: string;
@@ -315,6 +328,18 @@ export class Mailbox {
   verdict(userId: number, id: number): string | null | undefined {
     const r = this.db.prepare('SELECT smime_verdict FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { smime_verdict: string | null } | undefined;
     return r === undefined ? undefined : r.smime_verdict;
+  }
+
+  /** A page of a folder's messages, newest first, with what an operator needs to find one (no bodies). */
+  summaries(userId: number, folderId: number, limit: number, offset = 0): MessageSummary[] {
+    return (this.db.prepare(`SELECT id, folder_id, received_at, subject, from_addr, message_class, smime_kind, read, smime_verdict
+      FROM messages WHERE user_id = ? AND folder_id = ? ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(userId, folderId, limit, offset) as Array<{ id: number; folder_id: number; received_at: number; subject: string; from_addr: string;
+        message_class: string; smime_kind: string; read: number; smime_verdict: string | null }>)
+      .map((r) => ({
+        id: r.id, folderId: r.folder_id, receivedAt: new Date(r.received_at), subject: r.subject, from: r.from_addr,
+        messageClass: r.message_class, smimeKind: r.smime_kind, read: r.read === 1, verdict: r.smime_verdict,
+      }));
   }
 
   message(userId: number, id: number): StoredMessage | undefined {

@@ -1,0 +1,150 @@
+// The S/MIME gateway in the mail flow: verifies every S/MIME message that enters or leaves, records
+// the verdict, enforces the organisation's and groups' policy, and holds encrypted submissions to
+// the encryption-recipient-availability check. A refused submission reaches no one and leaves a
+// non-delivery report in the sender's Inbox.
+import { verifySmime, type DecryptHook, type DecryptRequest } from '../../smime/verify.js';
+import type { SmimeVerdict } from '../../smime/verdict.js';
+import type { CrlSource } from '../../smime/trust.js';
+import type { Logger } from '../log.js';
+import type { ParsedMessage } from '../mail/parse.js';
+import type { Store } from '../store/index.js';
+import { GatewayRefusal, type Gateway, type GatewayDecision, type GatewayEnvelope } from './gateway.js';
+import { describe, enforcementFor, parsePolicy, union, type Enforcement, type GatewayPolicy } from './policy.js';
+import { checkRecipients, type EnvelopeMatcher } from './recipients.js';
+import { buildNonDeliveryReport, headerBlock } from './ndr.js';
+import { trustStoreOf } from './trust-cache.js';
+
+/** Opens an envelope with the private keys of these users (their whole key history); null when none fits. */
+export type EnvelopeOpener = (cms: Buffer, userIds: number[]) => Promise<Buffer | null>;
+/** Which of these certificates an envelope (CMS DER) names; throws when the envelope cannot be read. */
+export type EnvelopeReader = (cms: Buffer, certificates: readonly Buffer[]) => boolean[];
+
+export interface SmimeGatewayOptions {
+  /** Leaves a report in a local user's Inbox. */
+  deliverReport: (userId: number, raw: Buffer) => Promise<void>;
+  open?: EnvelopeOpener;
+  readEnvelope?: EnvelopeReader;
+  /** Fetches CRLs from distribution points (off unless configured). */
+  crlSource?: CrlSource;
+}
+
+const ENVELOPED = new Set(['enveloped', 'auth-enveloped']);
+
+export class SmimeGateway implements Gateway {
+  private policyCache: { raw: string; policy: GatewayPolicy } | undefined;
+
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly opts: SmimeGatewayOptions) {}
+
+  private policy(): GatewayPolicy {
+    const raw = this.store.getMeta('policy') ?? '{}';
+    if (this.policyCache?.raw !== raw) this.policyCache = { raw, policy: parsePolicy(JSON.parse(raw) as Record<string, unknown>) };
+    return this.policyCache.policy;
+  }
+
+  private enforcementOfUsers(userIds: Iterable<number>): Enforcement {
+    const policy = this.policy();
+    let e = policy.organisation;
+    for (const id of userIds) e = union(e, enforcementFor(policy, this.store.directory.groupsOf(id)));
+    return e;
+  }
+
+  /** Verifies, opening envelopes with these users' keys so that signatures inside can be checked. */
+  private async verify(raw: Buffer, keyHolders: number[], captured: { envelope?: Buffer }): Promise<SmimeVerdict> {
+    const decrypt: DecryptHook = async (req: DecryptRequest) => {
+      if (!req.cms) return null;
+      captured.envelope ??= req.cms;
+      if (!this.opts.open || keyHolders.length === 0) return null;
+      return this.opts.open(req.cms, keyHolders);
+    };
+    return verifySmime(raw, { trust: trustStoreOf(this.store), decrypt, crlSource: this.opts.crlSource });
+  }
+
+  async inbound(raw: Buffer, parsed: ParsedMessage, env: GatewayEnvelope): Promise<GatewayDecision> {
+    const users = new Map<number, string>();
+    for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) users.set(u.id, u.address);
+    const enforcement = this.enforcementOfUsers(users.keys());
+    const captured: { envelope?: Buffer } = {};
+    const verdict = parsed.smimeKind === 'none' ? undefined : await this.verify(raw, [...users.keys()], captured);
+    const refusal = this.policyRefusal(enforcement, parsed, verdict);
+    if (refusal) throw refusal;
+    return { verdict };
+  }
+
+  async outbound(raw: Buffer, parsed: ParsedMessage, env: GatewayEnvelope): Promise<GatewayDecision> {
+    const sender = this.store.directory.userBySignInName(env.authenticatedUser ?? env.sender);
+    const enforcement = this.enforcementOfUsers(sender ? [sender.id] : []);
+    // The sender's own keys first (clients encrypt to themselves too), then local recipients'.
+    const holders = new Set<number>(sender ? [sender.id] : []);
+    for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) holders.add(u.id);
+    const captured: { envelope?: Buffer } = {};
+    const verdict = parsed.smimeKind === 'none' ? undefined : await this.verify(raw, [...holders], captured);
+
+    let refusal = this.policyRefusal(enforcement, parsed, verdict);
+    if (!refusal && ENVELOPED.has(parsed.smimeKind)) refusal = await this.availability(captured.envelope, env.recipients);
+    if (refusal) {
+      this.log({
+        msg: 'submission refused by the S/MIME gateway', sender: sender?.address ?? env.sender, code: refusal.code, reason: refusal.message,
+        recipients: refusal.recipients.map((r) => `${r.address}:${r.problem}`).join(','), policy: describe(enforcement),
+      });
+      if (sender) await this.report(sender.id, sender.address, raw, parsed, refusal);
+      throw refusal;
+    }
+    return { verdict };
+  }
+
+  private async availability(envelope: Buffer | undefined, recipients: readonly string[]): Promise<GatewayRefusal | undefined> {
+    const read = this.opts.readEnvelope;
+    let named: EnvelopeMatcher;
+    if (!envelope || !read) {
+      named = (certs) => certs.map(() => false);
+    } else {
+      try {
+        read(envelope, []);
+        named = (certs) => read(envelope, certs);
+      } catch (e) {
+        return new GatewayRefusal(`the encrypted message cannot be read: ${(e as Error).message}`, 'recipients-unavailable',
+          recipients.map((address) => ({ address, problem: 'not-in-envelope' as const, detail: 'the envelope is malformed' })), 554);
+      }
+    }
+    const outcomes = await checkRecipients(this.store, trustStoreOf(this.store), recipients, named);
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length === 0) return undefined;
+    return new GatewayRefusal(
+      `encrypted message refused: remove ${failed.map((f) => `${f.address} (${f.problem})`).join(', ')}`,
+      'recipients-unavailable',
+      failed.map((f) => ({ address: f.address, problem: f.problem!, detail: f.detail })),
+      550,
+    );
+  }
+
+  /** What the policy says about this message, or undefined when it may pass. */
+  private policyRefusal(e: Enforcement, parsed: ParsedMessage, verdict: SmimeVerdict | undefined): GatewayRefusal | undefined {
+    const errors = verdict?.problems.filter((p) => p.severity === 'error') ?? [];
+    const encrypted = ENVELOPED.has(parsed.smimeKind) || (verdict?.layers.some((l) => ENVELOPED.has(l.kind)) ?? false);
+    // An envelope the gateway could not open hides whether a signature is inside: it is not held against the sender.
+    const unopened = verdict?.problems.some((p) => p.reason === 'encrypted') ?? false;
+    if (e.rejectInvalid && errors.length > 0) {
+      return new GatewayRefusal(`S/MIME signature is not valid: ${verdict!.reasons.join(', ')}`, 'signature-invalid', [], 550);
+    }
+    if (e.requireSigned && !(verdict?.signed ?? false) && !unopened) {
+      return new GatewayRefusal('policy requires S/MIME signed mail, and this message is not signed', 'signing-required', [], 550);
+    }
+    if (e.requireEncrypted && !encrypted) {
+      return new GatewayRefusal('policy requires S/MIME encrypted mail, and this message is not encrypted', 'encryption-required', [], 550);
+    }
+    return undefined;
+  }
+
+  private async report(userId: number, address: string, raw: Buffer, parsed: ParsedMessage, refusal: GatewayRefusal): Promise<void> {
+    const domain = this.store.getMeta('domain') ?? address.split('@')[1] ?? 'localhost';
+    const ndr = buildNonDeliveryReport({
+      refusal, sender: address, domain, originalHeaders: headerBlock(raw), originalSubject: parsed.subject, at: new Date(),
+    });
+    try {
+      await this.opts.deliverReport(userId, ndr);
+    } catch (e) {
+      // The refusal stands either way; the status and the log still tell the sender why.
+      this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: address, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}
