@@ -7,6 +7,7 @@ import path from 'node:path';
 import type Koa from 'koa';
 import type { Store } from './store/index.js';
 import { messageRoutes } from './admin-messages.js';
+import { certificateRoutes } from './admin-certificates.js';
 
 export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.EASMIME_ADMIN_TOKEN) {
@@ -61,6 +62,7 @@ export async function adminApi(ctx: Koa.Context, store: Store, token: string): P
     }
   }
   if (messageRoutes(ctx, store, parts)) return;
+  if (await certificateRoutes(ctx, store, parts)) return;
   if (ctx.method === 'GET' && parts[1] === 'users' && parts.length === 5 && parts[3] === 'messages') {
     // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte.
     const u = user(parts[2]!);
