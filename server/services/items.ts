@@ -78,6 +78,7 @@ export class ItemsService implements ItemsPort {
     if (!f) return { kind: 'not-found' };
     if (!MAIL_FOLDER_TYPES.has(f.type)) return { kind: 'not-mail' };
     const removed = this.mailbox.emptyFolder(p.userId, folderId, deleteSubfolders);
+    this.deps.store.syncStates.dropFolders(p.userId, removed.folderIds);
     this.deps.events.changed([folderId, ...removed.folderIds]);
     return { kind: 'emptied', messages: removed.messages, deletedFolderIds: removed.folderIds };
   }
@@ -143,6 +144,7 @@ export class ItemsService implements ItemsPort {
     if (isSpecialFolder(f)) return { kind: 'special' };
     const removed = this.mailbox.deleteFolder(p.userId, folderId);
     if (removed.folderIds.length === 0) return { kind: 'not-found' };
+    this.deps.store.syncStates.dropFolders(p.userId, removed.folderIds);
     this.deps.events.changed(removed.folderIds);
     return { kind: 'deleted', folderIds: removed.folderIds };
   }

@@ -67,6 +67,12 @@ export class SyncStates {
     })();
   }
 
+  /** Forgets every device's views of these folders of a user: the folders are gone and their ids are never given out again. */
+  dropFolders(userId: number, folderIds: readonly number[]): number {
+    const del = this.db.prepare('DELETE FROM sync_states WHERE scope = ? AND device_pk IN (SELECT id FROM devices WHERE user_id = ?)');
+    return this.db.transaction(() => folderIds.reduce((n, id) => n + del.run(String(id), userId).changes, 0))();
+  }
+
   deriveHierarchy(devicePk: number, from: SyncState, entries: HierarchyEntry[]): SyncState {
     return this.db.transaction(() => {
       const next = this.makeSuccessor(devicePk, 'hierarchy', from);

@@ -89,6 +89,22 @@ describe('sync states (SQLite)', () => {
     assert.deepEqual(diff.softDeletes, [old]);
   });
 
+  it('views of deleted folders are dropped for every device of the user, and only theirs', () => {
+    const folder = store.mailbox.createFolder(userId, 0, 'Gone', 12).id;
+    const second = store.devices.touch(userId, 'DEV2', 'Test', undefined).pk;
+    const otherUser = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)').run('o@contoso.test', 'o', 'O', hashPassword('x')).lastInsertRowid);
+    const foreign = store.devices.touch(otherUser, 'DEV3', 'Test', undefined).pk;
+    store.syncStates.start(device, String(folder));
+    store.syncStates.start(second, String(folder));
+    store.syncStates.start(foreign, String(folder));
+    store.syncStates.start(device, String(inbox));
+    assert.equal(store.syncStates.dropFolders(userId, [folder]), 2);
+    assert.equal(store.syncStates.latest(device, String(folder)), undefined);
+    assert.equal(store.syncStates.latest(second, String(folder)), undefined);
+    assert.ok(store.syncStates.latest(foreign, String(folder)), 'another user\'s device keeps its view');
+    assert.ok(store.syncStates.latest(device, String(inbox)), 'other folders keep theirs');
+  });
+
   it('a view never sees another user\'s messages', () => {
     const other = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)').run('o@contoso.test', 'o', 'O', hashPassword('x')).lastInsertRowid);
     store.mailbox.createDefaultFolders(other);
