@@ -8,6 +8,7 @@ import type Koa from 'koa';
 import type { Store } from './store/index.js';
 import { messageRoutes } from './admin-messages.js';
 import { certificateRoutes } from './admin-certificates.js';
+import { capturedRoutes } from './admin-captured.js';
 
 export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.EASMIME_ADMIN_TOKEN) {
@@ -62,6 +63,7 @@ export async function adminApi(ctx: Koa.Context, store: Store, token: string): P
     }
   }
   if (messageRoutes(ctx, store, parts)) return;
+  if (capturedRoutes(ctx, store, parts)) return;
   if (await certificateRoutes(ctx, store, parts)) return;
   if (ctx.method === 'GET' && parts[1] === 'users' && parts.length === 5 && parts[3] === 'messages') {
     // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte.

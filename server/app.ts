@@ -11,6 +11,9 @@ import { loadServerKey } from './store/secrets.js';
 import { FolderEvents } from './events.js';
 import { StoreBackend } from './backend.js';
 import { MailFlow, DeliveryError } from './mailflow.js';
+import { SmarthostRoute } from './outbound/smarthost.js';
+import { CaptureRoute } from './outbound/capture.js';
+import { CapturedMail } from './store/captured.js';
 import { SmimeGateway } from './gateway/smime-gateway.js';
 import { FolderType } from './store/mailbox.js';
 import { createHttpApp } from './http.js';
@@ -33,6 +36,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const shutdown = new AbortController();
   let smtp: SmtpListener | undefined;
   let httpServer: http.Server | undefined;
+  let outboundRoute: { close(): Promise<void> } | undefined;
   try {
     const serverKey = loadServerKey(config.data);
     const events = new FolderEvents();
@@ -44,7 +48,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         events.changed([inbox.id]);
       },
     });
-    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes, gateway);
+    const outbound = config.smarthost
+      ? new SmarthostRoute({
+        host: config.smarthost.host, port: config.smarthost.port, tls: config.smarthostTls, user: config.smarthostUser,
+        password: config.smarthostPassword, clientName: config.smtpHostname,
+      }, log)
+      : new CaptureRoute(new CapturedMail(store.db));
+    outboundRoute = outbound;
+    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes, gateway, outbound);
 
     if (!isInitialised(store.db)) {
       log({ msg: 'initialising data folder from fixtures', data: config.data, fixtures: config.fixtures });
@@ -91,6 +102,15 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       requireAuth: config.smtpRequireAuth,
       tls: config.smtpTlsCert && config.smtpTlsKey ? { cert: readFileOrFail(config.smtpTlsCert), key: readFileOrFail(config.smtpTlsKey) } : undefined,
       deliver: async (env) => {
+        // A session that authenticated is a user submitting mail (Sent Items, relay), not mail arriving.
+        const sender = env.authenticatedUser ? store.directory.userByAddress(env.authenticatedUser) : undefined;
+        if (sender) {
+          await mailflow.submit(env.raw, {
+            sender: { id: sender.id, address: sender.address, displayName: sender.displayName }, origin: 'smtp', rcptTo: env.rcptTo,
+            mailFrom: env.mailFrom, saveInSent: true, rewriteFrom: false, remoteAddress: env.remoteAddress,
+          });
+          return;
+        }
         await mailflow.deliver(env.raw, { mailFrom: env.mailFrom, rcptTo: env.rcptTo, origin: 'smtp', remoteAddress: env.remoteAddress, authenticatedUser: env.authenticatedUser });
       },
       log: (e) => log({ msg: 'smtp', ...e }),
@@ -111,6 +131,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
             smtpRef.close(),
             new Promise<void>((resolve) => { httpRef.close(() => resolve()); httpRef.closeIdleConnections(); }),
           ]);
+          await outbound.close();
           store.close();
           log({ msg: 'stopped' });
         })();
@@ -121,6 +142,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     shutdown.abort();
     await smtp?.close().catch(() => undefined);
     httpServer?.close();
+    await outboundRoute?.close().catch(() => undefined);
     store.close();
     throw e;
   }

@@ -17,11 +17,20 @@ export interface Config {
   smtpTlsCert?: string;
   smtpTlsKey?: string;
   smtpRequireAuth: boolean;
+  /** Where mail for external recipients is relayed; without it, external mail goes to the capture store. */
+  smarthost?: { host: string; port: number };
+  smarthostTls: SmarthostTls;
+  smarthostUser?: string;
+  smarthostPassword?: string;
 }
+
+/** How the relay to the smarthost uses TLS (see server/outbound/smarthost.ts). */
+export type SmarthostTls = 'none' | 'opportunistic' | 'starttls' | 'implicit';
+const SMARTHOST_TLS: readonly SmarthostTls[] = ['none', 'opportunistic', 'starttls', 'implicit'];
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format'; help: string }
+interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'hostport' | 'tls'; help: string }
 
 export const FLAGS: readonly FlagSpec[] = [
   { flag: '--fixtures', env: 'EASMIME_FIXTURES', key: 'fixtures', kind: 'path', help: 'fixture folder loaded into an empty data folder (default: fixtures/demo)' },
@@ -35,6 +44,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smtp-tls-cert', env: 'EASMIME_SMTP_TLS_CERT', key: 'smtpTlsCert', kind: 'path', help: 'PEM certificate for SMTP STARTTLS (with --smtp-tls-key; default: no STARTTLS)' },
   { flag: '--smtp-tls-key', env: 'EASMIME_SMTP_TLS_KEY', key: 'smtpTlsKey', kind: 'path', help: 'PEM private key for SMTP STARTTLS' },
   { flag: '--smtp-require-auth', env: 'EASMIME_SMTP_REQUIRE_AUTH', key: 'smtpRequireAuth', kind: 'bool', help: 'refuse MAIL FROM before AUTH (default: AUTH optional)' },
+  { flag: '--smarthost', env: 'EASMIME_SMARTHOST', key: 'smarthost', kind: 'hostport', help: 'relay mail for external recipients to this SMTP server, HOST:PORT (default: none, keep it in the capture store)' },
+  { flag: '--smarthost-tls', env: 'EASMIME_SMARTHOST_TLS', key: 'smarthostTls', kind: 'tls', help: 'none, opportunistic, starttls or implicit (default: opportunistic)' },
+  { flag: '--smarthost-user', env: 'EASMIME_SMARTHOST_USER', key: 'smarthostUser', kind: 'string', help: 'user name for AUTH at the smarthost (default: no AUTH)' },
+  { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
 ];
@@ -54,6 +67,7 @@ export function defaultConfig(): Config {
     logFormat: 'text',
     trace: false,
     smtpRequireAuth: false,
+    smarthostTls: 'opportunistic',
   };
 }
 
@@ -79,6 +93,16 @@ function convert(spec: FlagSpec, value: string, source: string): Config[keyof Co
     case 'format':
       if (value !== 'text' && value !== 'json') throw new ConfigError(`${source}: "${value}" is not text or json`);
       return value;
+    case 'hostport': {
+      // HOST:PORT, an IPv6 host in brackets: [::1]:25.
+      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+      const port = m ? Number(m[3]) : NaN;
+      if (!m || port < 1 || port > 65535) throw new ConfigError(`${source}: "${value}" is not HOST:PORT (a host name or address, a port 1-65535)`);
+      return { host: (m[1] ?? m[2])!, port };
+    }
+    case 'tls':
+      if (!(SMARTHOST_TLS as readonly string[]).includes(value)) throw new ConfigError(`${source}: "${value}" is not one of ${SMARTHOST_TLS.join(', ')}`);
+      return value as SmarthostTls;
   }
 }
 
@@ -115,6 +139,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
     throw new ConfigError('--smtp-tls-cert and --smtp-tls-key go together');
+  }
+  if (config.smarthostPassword !== undefined && config.smarthostUser === undefined) {
+    throw new ConfigError('--smarthost-password needs --smarthost-user');
+  }
+  if (config.smarthostUser !== undefined && config.smarthost === undefined) {
+    throw new ConfigError('--smarthost-user needs --smarthost');
   }
   return config;
 }

@@ -1,5 +1,8 @@
-// The mail flow: one path for every message that enters (SMTP now; EAS submission later).
-// parse -> (S/MIME gateway: later) -> route to local mailboxes -> store byte-exact -> announce.
+// The mail flow: one path for every message that enters or leaves.
+// deliver (SMTP from outside): parse -> S/MIME gateway (inbound) -> local mailboxes -> store byte-exact -> announce.
+// submit (a signed-in user sends: EAS SendMail/SmartReply/SmartForward, authenticated SMTP):
+//   fix the outer headers -> parse -> S/MIME gateway (outbound) -> smarthost or capture store for
+//   external recipients -> local mailboxes and Sent Items in one transaction -> announce.
 import type { Logger } from './log.js';
 import type { FolderEvents } from './events.js';
 import type { Store } from './store/index.js';
@@ -8,6 +11,11 @@ import { conversationFor } from './conversation.js';
 import { parseMessage, type ParsedMessage } from './mail/parse.js';
 import { GatewayRefusal, passThroughGateway, type Gateway } from './gateway/gateway.js';
 import { verdictHeader } from '../smime/verdict.js';
+import { MailParseError } from './mail/errors.js';
+import { CapturedMail } from './store/captured.js';
+import { CaptureRoute } from './outbound/capture.js';
+import { OutboundError, type OutboundRoute } from './outbound/route.js';
+import { prepareSubmission } from './outbound/prepare.js';
 
 export interface Envelope {
   mailFrom: string;
@@ -48,11 +56,56 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
   };
 }
 
+/** Most recipients one submission may have (the SMTP listener's RCPT limit too). */
+export const MAX_SUBMISSION_RECIPIENTS = 500;
+
+export interface SubmissionEnvelope {
+  /** The signed-in user who sends. */
+  sender: { id: number; address: string; displayName: string };
+  origin: 'eas' | 'smtp';
+  /** SMTP: the RCPT TO addresses. EAS: undefined, and the recipients are the To, Cc and Bcc fields. */
+  rcptTo?: string[];
+  /** Envelope sender for the relay (SMTP MAIL FROM); the sender's address when absent or empty. */
+  mailFrom?: string;
+  /** Keep a copy (marked read) in the sender's Sent Items. */
+  saveInSent: boolean;
+  /** Make the From field name the sender when it is absent or names anyone else. */
+  rewriteFrom: boolean;
+  remoteAddress?: string;
+}
+
+export type SubmissionFailure =
+  | 'too-large' | 'invalid-mime' | 'no-recipients' | 'too-many-recipients' | 'unknown-recipient' | 'refused' | 'relay-failed' | 'store-failed';
+
+/** Why a submission reached no one. responseCode is the SMTP reply for the SMTP path. */
+export class SubmissionError extends DeliveryError {
+  constructor(readonly failure: SubmissionFailure, message: string, responseCode: number) {
+    super(message, responseCode);
+    this.name = 'SubmissionError';
+  }
+}
+
+export interface SubmissionResult {
+  messageId?: string;
+  /** Message row ids in the recipients' Inboxes, by local user address. */
+  delivered: Map<string, number>;
+  /** External recipients, handed to the outbound route. */
+  external: string[];
+  route?: OutboundRoute['name'];
+  /** The Sent Items copy, when one was asked for. */
+  sentItemId?: number;
+}
+
 export class MailFlow {
+  readonly outbound: OutboundRoute;
+
   constructor(
-    private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, private readonly maxBytes: number,
+    private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, readonly maxBytes: number,
     readonly gateway: Gateway = passThroughGateway,
-  ) {}
+    outbound?: OutboundRoute,
+  ) {
+    this.outbound = outbound ?? new CaptureRoute(new CapturedMail(store.db));
+  }
 
   /** Delivers to every local recipient's Inbox, all or nothing. */
   async deliver(raw: Buffer, env: Envelope): Promise<DeliveryResult> {
@@ -101,6 +154,117 @@ export class MailFlow {
       ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
     });
     return { stored, notLocal };
+  }
+
+  /**
+   * Sends a message for a signed-in user: to local recipients' Inboxes, to external ones through the
+   * outbound route, and a copy to Sent Items when asked; all of it or, on any failure, none of it.
+   * The gateway sees the final message (headers fixed, Bcc removed) before anything leaves.
+   * Bcc is removed from every copy that travels; the sender's Sent Items copy keeps it, as
+   * Exchange keeps it there, so the sender can see whom they sent it to.
+   */
+  async submit(raw: Buffer, env: SubmissionEnvelope): Promise<SubmissionResult> {
+    const fail = (failure: SubmissionFailure, message: string, code: number): SubmissionError => new SubmissionError(failure, message, code);
+    const tooLarge = (bytes: number): SubmissionError => fail('too-large', `the message is ${bytes} bytes, the limit is ${this.maxBytes}`, 552);
+    if (raw.length > this.maxBytes) throw tooLarge(raw.length);
+    const prepared = prepareSubmission(raw, {
+      sender: env.rewriteFrom ? env.sender : undefined, domain: this.store.domain(), now: new Date(),
+    });
+    if (!prepared) throw fail('invalid-mime', 'the message\'s header block has no end within 1 MiB', 554);
+    const { headerRecipients, sentRaw, outRaw } = prepared;
+    if (outRaw.length > this.maxBytes) throw tooLarge(outRaw.length);
+    if (sentRaw.length > this.maxBytes) throw tooLarge(sentRaw.length);
+
+    let parsed: ParsedMessage;
+    try {
+      parsed = await parseMessage(outRaw, { maxBytes: this.maxBytes });
+    } catch (e) {
+      if (e instanceof MailParseError) throw e.code === 'too-large' ? tooLarge(outRaw.length) : fail('invalid-mime', e.message, 554);
+      throw e;
+    }
+
+    const recipients = [...new Set((env.rcptTo ?? headerRecipients).map((r) => r.trim().toLowerCase()).filter((r) => r !== ''))];
+    if (recipients.length === 0) throw fail('no-recipients', 'the message names no recipient in To, Cc or Bcc', 554);
+    if (recipients.length > MAX_SUBMISSION_RECIPIENTS) {
+      throw fail('too-many-recipients', `the message has ${recipients.length} recipients, at most ${MAX_SUBMISSION_RECIPIENTS} are accepted`, 452);
+    }
+    const domain = this.store.domain().toLowerCase();
+    const users = new Map<string, { id: number; address: string }>();
+    const external: string[] = [];
+    const unknown: string[] = [];
+    for (const rcpt of recipients) {
+      const local = this.store.directory.expandLocal(rcpt);
+      for (const u of local) users.set(u.address, u);
+      if (local.length > 0) continue;
+      const at = rcpt.lastIndexOf('@');
+      if (at < 0 || rcpt.slice(at + 1) === domain) unknown.push(rcpt);
+      else external.push(rcpt);
+    }
+    if (unknown.length > 0) throw fail('unknown-recipient', `no such recipient in ${domain}: ${unknown.slice(0, 10).join(', ')}`, 550);
+
+    let decision;
+    try {
+      decision = await this.gateway.outbound(outRaw, parsed, {
+        sender: env.sender.address.toLowerCase(), recipients, origin: env.origin, authenticatedUser: env.sender.address,
+      });
+    } catch (e) {
+      if (e instanceof GatewayRefusal) throw fail('refused', e.message, e.smtpCode);
+      throw e;
+    }
+
+    let commitExternal: (() => void) | undefined;
+    if (external.length > 0) {
+      try {
+        commitExternal = await this.outbound.send({
+          raw: outRaw, mailFrom: env.mailFrom || env.sender.address, rcptTo: external, origin: env.origin,
+          submittedBy: env.sender.address, subject: parsed.subject, messageId: parsed.messageId,
+        });
+      } catch (e) {
+        if (e instanceof OutboundError) throw fail('relay-failed', e.message, e.permanent ? 554 : 451);
+        throw e;
+      }
+    }
+
+    const now = new Date();
+    const verdict = decision.verdict && JSON.stringify(decision.verdict);
+    const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict };
+    const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses]);
+    const delivered = new Map<string, number>();
+    const folders: number[] = [];
+    let sentItemId: number | undefined;
+    try {
+      this.store.db.transaction(() => {
+        for (const u of users.values()) {
+          const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
+          if (!inbox) throw new Error(`mailbox of ${u.address} has no Inbox`);
+          const bcc = !visible.has(u.address) && !this.visibleViaGroup(u.address, visible);
+          delivered.set(u.address, this.store.mailbox.insertMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc }));
+          folders.push(inbox.id);
+        }
+        if (env.saveInSent) {
+          const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);
+          if (!sent) throw new Error(`mailbox of ${env.sender.address} has no Sent Items`);
+          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true });
+          folders.push(sent.id);
+        }
+        commitExternal?.();
+      })();
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      this.log({
+        level: 'error', msg: 'submission not stored', from: env.sender.address, messageId: parsed.messageId, error: reason,
+        ...(this.outbound.name === 'smarthost' && external.length ? { alreadyRelayedTo: external.join(',') } : {}),
+      });
+      throw fail('store-failed', `the message could not be stored: ${reason}`, 451);
+    }
+    this.events.changed(folders);
+    this.log({
+      msg: 'submitted', origin: env.origin, from: env.sender.address, to: [...delivered.keys()].join(','), external: external.join(','),
+      route: external.length ? this.outbound.name : undefined, sentItems: env.saveInSent, bytes: outRaw.length,
+      class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
+    });
+    return { messageId: parsed.messageId, delivered, external, route: external.length ? this.outbound.name : undefined, sentItemId };
   }
 
   /** A user reached through a group named in To/Cc was not a Bcc recipient. */

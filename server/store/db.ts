@@ -127,13 +127,19 @@ CREATE TABLE message_raw (
 );
 
 -- Mail for external recipients when no smarthost is configured: kept for tests to read.
+-- rcpt_to is a JSON array of lower-case addresses; size is length(raw), kept so that bounding the
+-- store by bytes never reads the blobs.
 CREATE TABLE captured_mail (
   id INTEGER PRIMARY KEY,
   created_at INTEGER NOT NULL,
   mail_from TEXT NOT NULL,
   rcpt_to TEXT NOT NULL,
   raw BLOB NOT NULL,
-  origin TEXT NOT NULL
+  origin TEXT NOT NULL,
+  submitted_by TEXT,
+  subject TEXT NOT NULL DEFAULT '',
+  message_id TEXT,
+  size INTEGER NOT NULL DEFAULT 0
 );
 
 -- ClientIds of EAS submissions, for duplicate detection (MessagePreviouslySent).
@@ -143,6 +149,7 @@ CREATE TABLE submissions (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (user_id, client_id)
 ) WITHOUT ROWID;
+CREATE INDEX submissions_age ON submissions(user_id, created_at);
 
 -- Per-user settings (Oof, device password, ...) as JSON values under a name.
 CREATE TABLE user_settings (

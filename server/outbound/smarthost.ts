@@ -1,0 +1,61 @@
+// The outbound route to a smarthost: every external copy is handed to one SMTP server with
+// nodemailer, the envelope naming only the external recipients. Bounded in time: a smarthost that
+// does not answer fails the submission instead of holding the device's request.
+import nodemailer, { type Transporter } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type { Logger } from '../log.js';
+import type { SmarthostTls } from '../config.js';
+import { OutboundError, type OutboundMessage, type OutboundRoute } from './route.js';
+
+export interface SmarthostOptions {
+  host: string;
+  port: number;
+  /** none: never STARTTLS; opportunistic: STARTTLS when offered, certificate not checked; starttls: required and checked; implicit: TLS from the first byte. */
+  tls: SmarthostTls;
+  user?: string;
+  password?: string;
+  /** Our name in EHLO. */
+  clientName: string;
+  timeoutMs?: number;
+}
+
+export class SmarthostRoute implements OutboundRoute {
+  readonly name = 'smarthost' as const;
+  private readonly transport: Transporter<SMTPTransport.SentMessageInfo>;
+
+  constructor(private readonly opts: SmarthostOptions, private readonly log: Logger) {
+    const timeout = opts.timeoutMs ?? 30_000;
+    this.transport = nodemailer.createTransport({
+      host: opts.host, port: opts.port, name: opts.clientName,
+      secure: opts.tls === 'implicit', ignoreTLS: opts.tls === 'none', requireTLS: opts.tls === 'starttls',
+      // Opportunistic TLS authenticates no one (RFC 7435); the modes that ask for TLS check the certificate.
+      tls: { rejectUnauthorized: opts.tls === 'starttls' || opts.tls === 'implicit' },
+      ...(opts.user !== undefined ? { auth: { user: opts.user, pass: opts.password ?? '' } } : {}),
+      connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout * 2, dnsTimeout: timeout,
+      logger: false,
+    });
+  }
+
+  async send(m: OutboundMessage): Promise<() => void> {
+    let info: SMTPTransport.SentMessageInfo;
+    try {
+      info = await this.transport.sendMail({ envelope: { from: m.mailFrom, to: m.rcptTo }, raw: m.raw });
+    } catch (e) {
+      const err = e as Error & { responseCode?: number; code?: string; response?: string };
+      const code = typeof err.responseCode === 'number' ? err.responseCode : undefined;
+      const reason = `the smarthost ${this.opts.host}:${this.opts.port} did not take the message: ${err.response ?? err.message}`;
+      this.log({ level: 'warn', msg: 'relay failed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), code, error: err.message });
+      throw new OutboundError(reason, code !== undefined && code >= 500, code);
+    }
+    const rejected = (info.rejected ?? []).map(String);
+    this.log({
+      msg: 'relayed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), messageId: m.messageId,
+      response: info.response, ...(rejected.length ? { rejected: rejected.join(',') } : {}),
+    });
+    return () => undefined;
+  }
+
+  async close(): Promise<void> {
+    this.transport.close();
+  }
+}
