@@ -43,7 +43,7 @@ export interface NewCertificate {
   purpose: CertificatePurpose;
   der: Buffer;
   chain?: Buffer[];
-  /** Already sealed private-key material (see secrets.seal). */
+  /** The private key as PKCS#8 DER, already sealed (see secrets.seal). */
   sealedKey?: Buffer;
   deviceId?: string;
   publish?: boolean;
@@ -87,6 +87,39 @@ export class Certificates {
   sealedKey(id: number): Buffer | undefined {
     const r = this.db.prepare('SELECT sealed_pkcs12 FROM certificates WHERE id = ?').get(id) as { sealed_pkcs12: Buffer | null } | undefined;
     return r?.sealed_pkcs12 ?? undefined;
+  }
+
+  /**
+   * A user's certificates that carry a private key, newest first (by notBefore, then by when they
+   * were stored): the order in which to try keys on mail, so the whole history stays readable.
+   * The key is PKCS#8 DER sealed with secrets.seal (the column's name predates that).
+   */
+  privateKeys(userId: number, purpose: 'signing' | 'encryption'): Array<{ certificate: StoredCertificate; sealedKey: Buffer }> {
+    const rows = this.db.prepare(`SELECT * FROM certificates WHERE user_id = ? AND sealed_pkcs12 IS NOT NULL AND purpose IN (?, 'both')
+      ORDER BY not_before DESC, id DESC`).all(userId, purpose) as CertRow[];
+    return rows.map((r) => ({ certificate: toCert(r), sealedKey: r.sealed_pkcs12! }));
+  }
+
+  /** Some stored sealed key, to check that a server key is the one the store was sealed with. */
+  anySealedKey(): Buffer | undefined {
+    const r = this.db.prepare('SELECT sealed_pkcs12 FROM certificates WHERE sealed_pkcs12 IS NOT NULL LIMIT 1').get() as { sealed_pkcs12: Buffer } | undefined;
+    return r?.sealed_pkcs12;
+  }
+
+  /** Gives a stored certificate its sealed private key when it has none yet; false when it had one. */
+  setSealedKey(id: number, sealedKey: Buffer): boolean {
+    return this.db.prepare('UPDATE certificates SET sealed_pkcs12 = ? WHERE id = ? AND sealed_pkcs12 IS NULL').run(sealedKey, id).changes === 1;
+  }
+
+  /**
+   * The encryption certificates (purpose encryption or both) a user or external contact has
+   * published in the directory, newest first: what ResolveRecipients may hand out once validated.
+   */
+  publishedEncryption(owner: { userId: number } | { contactId: number }): StoredCertificate[] {
+    const [column, id] = 'userId' in owner ? ['user_id', owner.userId] : ['contact_id', owner.contactId];
+    const rows = this.db.prepare(`SELECT * FROM certificates WHERE ${column} = ? AND publish = 1 AND purpose IN ('encryption', 'both')
+      ORDER BY not_before DESC, id DESC`).all(id) as CertRow[];
+    return rows.map(toCert);
   }
 
   setPublished(id: number, publish: boolean): boolean {
