@@ -7,6 +7,45 @@ import { crlsFrom, CrlError, parseCrl } from '../smime/crl.js';
 import type { Store } from './store/index.js';
 import type { StoredCertificate } from './store/certificates.js';
 import { readBody } from './http.js';
+import { ImportError, importPkcs12 } from './certificates/import.js';
+
+const IMPORT_STATUS: Record<ImportError['code'], number> = { 'bad-request': 400, 'unknown-user': 404, pkcs12: 422, unsuitable: 422 };
+
+/**
+ * POST /admin/users/<a>/certificates with JSON { pkcs12: base64, password, purpose, deviceId?, publish?, dryRun? }:
+ * every key pair in the file becomes a certificate of the user with its key sealed at rest.
+ */
+async function importRoute(ctx: Koa.Context, store: Store, serverKey: Buffer, user: string): Promise<true> {
+  const fail = (status: number, error: string, extra: Record<string, unknown> = {}): true => { ctx.status = status; ctx.body = { error, ...extra }; return true; };
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse((await readBody(ctx.req, MAX_UPLOAD)).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return fail(400, 'the body must be JSON: { "pkcs12": "<base64>", "password": "...", "purpose": "signing|encryption|both" }');
+  }
+  if (typeof body !== 'object' || body === null) return fail(400, 'the body must be a JSON object');
+  const { pkcs12, password, purpose, deviceId, publish, dryRun } = body;
+  if (typeof pkcs12 !== 'string' || !/^[A-Za-z0-9+/=\s]+$/.test(pkcs12)) return fail(400, '"pkcs12" must be the file in base64');
+  if (typeof password !== 'string') return fail(400, '"password" must be a string (empty for none)');
+  if (purpose !== 'signing' && purpose !== 'encryption' && purpose !== 'both') return fail(400, '"purpose" must be signing, encryption or both');
+  if (deviceId !== undefined && typeof deviceId !== 'string') return fail(400, '"deviceId" must be a string');
+  if (publish !== undefined && typeof publish !== 'boolean') return fail(400, '"publish" must be true or false');
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') return fail(400, '"dryRun" must be true or false');
+  try {
+    const result = await importPkcs12(store, serverKey, {
+      user, purpose, deviceId, publish, pkcs12: Buffer.from(pkcs12, 'base64'), password, source: 'admin API',
+    }, { dryRun: dryRun === true });
+    ctx.status = dryRun === true ? 200 : 201;
+    ctx.body = {
+      user: result.user.address, encryption: result.encryption, warnings: result.warnings,
+      certificates: result.certificates.map((c) => ({ status: c.status, ...describeCert(c.certificate) })),
+    };
+    return true;
+  } catch (e) {
+    if (e instanceof ImportError) return fail(IMPORT_STATUS[e.code], e.message, { code: e.pkcs12Code ?? e.code });
+    throw e;
+  }
+}
 
 /** CRLs and certificates are small; a bigger body is a mistake, not a CRL. */
 const MAX_UPLOAD = 16 * 1024 * 1024;
@@ -19,7 +58,7 @@ function describeCert(c: StoredCertificate): Record<string, unknown> {
   };
 }
 
-export async function certificateRoutes(ctx: Koa.Context, store: Store, parts: string[]): Promise<boolean> {
+export async function certificateRoutes(ctx: Koa.Context, store: Store, parts: string[], serverKey: Buffer): Promise<boolean> {
   const fail = (status: number, error: string): true => { ctx.status = status; ctx.body = { error }; return true; };
 
   if (parts[1] === 'users' && parts[3] === 'certificates') {
@@ -29,6 +68,7 @@ export async function certificateRoutes(ctx: Koa.Context, store: Store, parts: s
       ctx.body = store.certificates.ofUser(u.id).map(describeCert);
       return true;
     }
+    if (ctx.method === 'POST' && parts.length === 4) return importRoute(ctx, store, serverKey, u.address);
     if (ctx.method === 'PUT' && parts.length === 6 && parts[5] === 'published') {
       // PUT /admin/users/<a>/certificates/<id>/published with body "true" or "false".
       const id = Number(parts[4]);

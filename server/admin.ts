@@ -28,7 +28,7 @@ function sameToken(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-export async function adminApi(ctx: Koa.Context, store: Store, token: string): Promise<void> {
+export async function adminApi(ctx: Koa.Context, store: Store, token: string, serverKey: Buffer): Promise<void> {
   const auth = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
   if (!auth || !sameToken(auth[1]!, token)) {
     ctx.status = 401;
@@ -64,7 +64,7 @@ export async function adminApi(ctx: Koa.Context, store: Store, token: string): P
   }
   if (messageRoutes(ctx, store, parts)) return;
   if (capturedRoutes(ctx, store, parts)) return;
-  if (await certificateRoutes(ctx, store, parts)) return;
+  if (await certificateRoutes(ctx, store, parts, serverKey)) return;
   if (ctx.method === 'GET' && parts[1] === 'users' && parts.length === 5 && parts[3] === 'messages') {
     // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte.
     const u = user(parts[2]!);

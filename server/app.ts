@@ -15,6 +15,7 @@ import { SmarthostRoute } from './outbound/smarthost.js';
 import { CaptureRoute } from './outbound/capture.js';
 import { CapturedMail } from './store/captured.js';
 import { SmimeGateway } from './gateway/smime-gateway.js';
+import { envelopeOpener, readEnvelopeNames } from './gateway/envelopes.js';
 import { FolderType } from './store/mailbox.js';
 import { createHttpApp } from './http.js';
 import { loadAdminToken } from './admin.js';
@@ -41,6 +42,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const serverKey = loadServerKey(config.data);
     const events = new FolderEvents();
     const gateway = new SmimeGateway(store, log, {
+      readEnvelope: readEnvelopeNames,
+      open: envelopeOpener(store, serverKey, log),
       deliverReport: async (userId, raw) => {
         const inbox = store.mailbox.folderByType(userId, FolderType.Inbox);
         if (!inbox) throw new Error('the sender has no Inbox');
@@ -77,7 +80,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const backend = new StoreBackend({ store, events, mailflow, log, serverKey });
     const app = createHttpApp({
       backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
-      shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data),
+      shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data), serverKey,
       eas: config.trace ? { trace: (r) => log({ msg: 'trace', ...r }) } : undefined,
     });
     httpServer = http.createServer(app.callback());

@@ -41,6 +41,8 @@ export interface HttpAppOptions {
   eas?: EasHandlerOptions;
   store: Store;
   adminToken: string;
+  /** Seals private keys imported through the admin API. */
+  serverKey: Buffer;
 }
 
 export function createHttpApp(opts: HttpAppOptions): Koa {
@@ -84,7 +86,7 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
       return;
     }
     if (pathLower === '/admin' || pathLower.startsWith('/admin/')) {
-      await adminApi(ctx, opts.store, opts.adminToken);
+      await adminApi(ctx, opts.store, opts.adminToken, opts.serverKey);
       return;
     }
     ctx.status = 404;

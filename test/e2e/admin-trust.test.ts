@@ -8,7 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { startServerProcess, tempDir, PROJECT_ROOT, type ServerProcess } from '../support/server-process.js';
 import { sendRaw, signClear } from '../support/mail.js';
 
+
 const PKI = path.join(PROJECT_ROOT, 'fixtures', 'demo', 'pki');
+const alice = { cert: path.join(PKI, 'users/alice-signing.crt'), key: path.join(PKI, 'keys/alice-signing.key') };
 const bob = { cert: path.join(PKI, 'users/bob-signing.crt'), key: path.join(PKI, 'keys/bob-signing.key') };
 
 /** A new CRL of the demo issuing CA (CRL number 2) revoking carol's encryption certificate as before, and now bob's signing one. */
@@ -28,6 +30,22 @@ function crlRevokingBob(): Buffer {
   execFileSync('openssl', ['ca', '-gencrl', '-config', path.join(dir, 'ca.cnf'), '-keyfile', path.join(PKI, 'ca/contoso-issuing-ca.key'),
     '-cert', path.join(PKI, 'contoso-issuing-ca.crt'), '-out', path.join(dir, 'crl.pem')], { stdio: 'pipe' });
   return fs.readFileSync(path.join(dir, 'crl.pem'));
+}
+
+/** A new encryption identity for dave issued by the demo issuing CA, exported by openssl as a legacy (3DES/RC2) PKCS#12. */
+function daveEncryptionP12(password: string): { p12: Buffer; cert: string } {
+  const dir = tempDir('easmime-dave-');
+  const key = path.join(dir, 'dave.key');
+  const cert = path.join(dir, 'dave.crt');
+  const ext = path.join(dir, 'ext.cnf');
+  fs.writeFileSync(ext, ['keyUsage = critical, keyEncipherment', 'extendedKeyUsage = emailProtection', 'subjectAltName = email:dave@contoso.test', ''].join('\n'));
+  execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', path.join(dir, 'dave.csr'),
+    '-subj', '/C=US/O=Contoso Demo/CN=Dave Dunn/emailAddress=dave@contoso.test'], { stdio: 'pipe' });
+  execFileSync('openssl', ['x509', '-req', '-in', path.join(dir, 'dave.csr'), '-CA', path.join(PKI, 'contoso-issuing-ca.crt'),
+    '-CAkey', path.join(PKI, 'ca/contoso-issuing-ca.key'), '-set_serial', '0x7001', '-days', '365', '-sha256', '-extfile', ext, '-out', cert], { stdio: 'pipe' });
+  execFileSync('openssl', ['pkcs12', '-export', '-legacy', '-in', cert, '-inkey', key, '-certfile', path.join(PKI, 'contoso-issuing-ca.crt'),
+    '-passout', `pass:${password}`, '-out', path.join(dir, 'dave.p12')], { stdio: 'pipe' });
+  return { p12: fs.readFileSync(path.join(dir, 'dave.p12')), cert };
 }
 
 describe('end to end: admin API for certificates and trust', function () {
@@ -96,6 +114,48 @@ describe('end to end: admin API for certificates and trust', function () {
     assert.equal(v.valid, false);
     assert.ok(v.reasons.includes('revoked'), v.reasons.join(','));
     assert.equal((await verdictOf('alice', 'crl before')).valid, true, 'a stored verdict is what was concluded on arrival');
+  });
+
+  it('imports a legacy PKCS#12 for dave; mail signed by alice and encrypted to the new key is opened and verified', async () => {
+    const { p12, cert } = daveEncryptionP12('Dåve-2026');
+    const post = (body: unknown): Promise<{ status: number; json: unknown; text: string }> =>
+      call('POST', '/users/dave@contoso.test/certificates', JSON.stringify(body));
+    const wrong = await post({ pkcs12: p12.toString('base64'), password: 'dave', purpose: 'encryption' });
+    assert.equal(wrong.status, 422);
+    assert.equal((wrong.json as { code: string }).code, 'wrong-password');
+    assert.equal((await post({ pkcs12: Buffer.from('not a pfx').toString('base64'), password: 'x', purpose: 'encryption' })).status, 422);
+    assert.equal((await post({ pkcs12: p12.toString('base64'), password: 'Dåve-2026', purpose: 'decoration' })).status, 400);
+    assert.equal((await call('POST', '/users/dave/certificates', '{not json')).status, 400);
+    assert.equal((await call('POST', '/users/nobody@contoso.test/certificates', JSON.stringify({}))).status, 404);
+    const before = ((await call('GET', '/users/dave/certificates')).json as unknown[]).length;
+    assert.equal(before, 1, 'only the signing certificate so far: refusals stored nothing');
+
+    const ok = await post({ pkcs12: p12.toString('base64'), password: 'Dåve-2026', purpose: 'encryption' });
+    assert.equal(ok.status, 201, ok.text);
+    const imported = ok.json as { encryption: string[]; certificates: Array<{ serial: string; hasPrivateKey: boolean; purpose: string }> };
+    assert.equal(imported.certificates.length, 1);
+    assert.equal(imported.certificates[0]!.serial.toLowerCase(), '7001');
+    assert.ok(imported.certificates[0]!.hasPrivateKey);
+    assert.ok(imported.encryption.some((e) => /RC2|3-?KeyTripleDES|3DES/i.test(e)), imported.encryption.join(','));
+    assert.doesNotMatch(ok.text, /PRIVATE KEY/);
+
+    // Triple-wrapped the way a client does it: alice signs, then encrypts to dave's new certificate.
+    const signed = signClear({ signer: alice, from: 'alice@contoso.test', to: 'dave@contoso.test', subject: 'for dave', text: 'Signed, then sealed.' });
+    const dir = tempDir('easmime-wrap-');
+    const inner = path.join(dir, 'signed.eml');
+    fs.writeFileSync(inner, signed.subarray(signed.indexOf('MIME-Version')));
+    const sealed = execFileSync('openssl', ['cms', '-encrypt', '-in', inner, '-aes256', '-from', 'alice@contoso.test', '-to', 'dave@contoso.test',
+      '-subject', 'sealed for dave', cert], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await sendRaw(server.smtpPort, { from: 'alice@contoso.test', to: ['dave@contoso.test'] }, Buffer.from(sealed.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'));
+    const list = (await call('GET', '/users/dave/messages')).json as Array<{ id: number; subject: string; messageClass: string }>;
+    const m = list.find((x) => x.subject === 'sealed for dave');
+    assert.ok(m);
+    assert.equal(m.messageClass, 'IPM.Note.SMIME');
+    const full = (await call('GET', `/users/dave/messages/${m.id}/verdict`)).json as { verdict: { valid: boolean; signed: boolean; layers: Array<{ kind: string }>; signers: Array<{ addresses: string[] }> } };
+    assert.deepEqual(full.verdict.layers.map((l) => l.kind), ['enveloped', 'clear-signed'], 'the gateway opened the envelope with the imported key');
+    assert.equal(full.verdict.signed, true);
+    assert.equal(full.verdict.valid, true);
+    assert.ok(full.verdict.signers[0]!.addresses.includes('alice@contoso.test'));
   });
 
   it('refuses bodies that are not CRLs or certificates with 400, storing nothing', async () => {
