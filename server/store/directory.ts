@@ -14,6 +14,24 @@ interface UserRow { id: number; address: string; local_part: string; display_nam
 
 const toUser = (r: UserRow): User => ({ id: r.id, address: r.address, localPart: r.local_part, displayName: r.display_name });
 
+/** A directory entry as name look-ups see it. */
+export interface DirectoryName {
+  kind: 'user' | 'group' | 'contact';
+  address: string;
+  /** Local part of users and groups (contacts live in other domains: none). */
+  alias?: string;
+  displayName: string;
+}
+
+interface EntryRow { kind: DirectoryName['kind']; address: string; alias: string | null; display_name: string }
+
+const toEntry = (r: EntryRow): DirectoryName => ({ kind: r.kind, address: r.address, alias: r.alias ?? undefined, displayName: r.display_name });
+
+const ENTRY_SELECT = `SELECT * FROM (
+  SELECT 'user' AS kind, address, local_part AS alias, display_name FROM users
+  UNION ALL SELECT 'group', address, local_part, display_name FROM groups
+  UNION ALL SELECT 'contact', address, NULL, display_name FROM external_contacts)`;
+
 export class Directory {
   // scrypt costs tens of milliseconds; devices send Basic credentials with every request, so a
   // successful check is remembered for a while under a keyed hash (the password itself is never kept).
@@ -77,6 +95,40 @@ export class Directory {
     return (this.db.prepare(
       'SELECT g.address FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.address',
     ).all(userId) as Array<{ address: string }>).map((r) => r.address);
+  }
+
+  /** The user, group or external contact with this address. */
+  entryByAddress(address: string): DirectoryName | undefined {
+    const a = address.trim().toLowerCase();
+    const r = this.db.prepare(`${ENTRY_SELECT} WHERE address = ?`).get(a) as EntryRow | undefined;
+    return r && toEntry(r);
+  }
+
+  /**
+   * Users, groups and external contacts whose address or display name contains `fragment`
+   * (case-insensitively for ASCII, as SQLite's LIKE compares), at most `limit`, in no particular
+   * order: the candidates a name look-up then filters.
+   */
+  entriesContaining(fragment: string, limit: number): DirectoryName[] {
+    const pattern = `%${fragment.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = this.db.prepare(`${ENTRY_SELECT} WHERE address LIKE ? ESCAPE '\\' OR display_name LIKE ? ESCAPE '\\' LIMIT ?`)
+      .all(pattern, pattern, Math.max(0, Math.floor(limit))) as EntryRow[];
+    return rows.map(toEntry);
+  }
+
+  /** The first `limit` members of a group, ordered by address; empty when there is no such group. */
+  groupMembers(groupAddress: string, limit: number): User[] {
+    const rows = this.db.prepare(
+      `SELECT u.* FROM groups g JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id
+       WHERE g.address = ? ORDER BY u.address LIMIT ?`).all(groupAddress.trim().toLowerCase(), Math.max(0, Math.floor(limit))) as UserRow[];
+    return rows.map(toUser);
+  }
+
+  /** How many members a group has (0 when there is no such group). */
+  groupSize(groupAddress: string): number {
+    const r = this.db.prepare('SELECT count(*) AS n FROM groups g JOIN group_members m ON m.group_id = g.id WHERE g.address = ?')
+      .get(groupAddress.trim().toLowerCase()) as { n: number };
+    return r.n;
   }
 
   isLocalAddress(address: string): boolean {
