@@ -592,6 +592,14 @@ describe('fixtures: bad fixtures are refused with the file and the problem', () 
     assert.deepEqual(e?.pos, { line: 3, column: 4 });
   });
 
+  it('an organisation without a mailboxes folder loads with empty mailboxes', async () => {
+    const d = demoCopy();
+    rmSync(path.join(d, 'mailboxes'), { recursive: true });
+    const f = await loadFixtures(d);
+    assert.ok(f.users.length > 0);
+    assert.ok(f.users.every((u) => u.mailbox.length === 0));
+  });
+
   it('accepts a UTF-8 byte order mark in organisation.json', async () => {
     const d = demoCopy();
     const file = path.join(d, 'organisation.json');
