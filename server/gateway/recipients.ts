@@ -21,6 +21,9 @@ const MAX_EXPANDED = 1000;
 
 interface Target { address: string; certificates: StoredCertificate[]; via?: string }
 
+/** Available means in the directory for senders to find: an unpublished certificate is as good as none. */
+const published = (certs: StoredCertificate[]): StoredCertificate[] => certs.filter((c) => c.publish);
+
 function targetsOf(store: Store, recipients: readonly string[]): Target[] {
   const out = new Map<string, Target>();
   for (const raw of recipients) {
@@ -30,14 +33,14 @@ function targetsOf(store: Store, recipients: readonly string[]): Target[] {
       for (const u of locals) {
         if (out.size >= MAX_EXPANDED) break;
         if (!out.has(u.address)) {
-          out.set(u.address, { address: u.address, certificates: store.certificates.ofUser(u.id, 'encryption'), via: u.address === address ? undefined : address });
+          out.set(u.address, { address: u.address, certificates: published(store.certificates.ofUser(u.id, 'encryption')), via: u.address === address ? undefined : address });
         }
       }
       continue;
     }
     if (out.has(address)) continue;
     const contact = store.certificates.contactByAddress(address);
-    out.set(address, { address, certificates: contact ? store.certificates.ofContact(contact.id, 'encryption') : [] });
+    out.set(address, { address, certificates: contact ? published(store.certificates.ofContact(contact.id, 'encryption')) : [] });
   }
   return [...out.values()];
 }
