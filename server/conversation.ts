@@ -59,14 +59,25 @@ export function responseLevel(header: Buffer, at: Date): Buffer {
   return out;
 }
 
+/** Outlook's Thread-Index, when it is well formed: it then decides the conversation by itself. */
+function fromThreadIndex(threadIndex: string | undefined): Conversation | undefined {
+  if (!threadIndex) return undefined;
+  const ti = Buffer.from(threadIndex.replace(/\s+/g, ''), 'base64');
+  if (ti.length >= 22 && (ti.length - 22) % 5 === 0 && ti.length <= 22 + 5 * MAX_LEVELS) {
+    return { conversationId: Buffer.from(ti.subarray(6, 22)), conversationIndex: Buffer.concat([ti.subarray(1, 6), ti.subarray(22)]) };
+  }
+  return undefined;
+}
+
+/** Whether the parent stored in the mailbox matters: only without a usable Thread-Index. */
+export function needsParent(h: Pick<ThreadHeaders, 'threadIndex' | 'inReplyTo'>): boolean {
+  return h.inReplyTo !== undefined && fromThreadIndex(h.threadIndex) === undefined;
+}
+
 /** The conversation of a message, given its parent's when the parent is in the mailbox. */
 export function conversationFor(h: ThreadHeaders, parent?: Conversation): Conversation {
-  if (h.threadIndex) {
-    const ti = Buffer.from(h.threadIndex.replace(/\s+/g, ''), 'base64');
-    if (ti.length >= 22 && (ti.length - 22) % 5 === 0 && ti.length <= 22 + 5 * MAX_LEVELS) {
-      return { conversationId: Buffer.from(ti.subarray(6, 22)), conversationIndex: Buffer.concat([ti.subarray(1, 6), ti.subarray(22)]) };
-    }
-  }
+  const indexed = fromThreadIndex(h.threadIndex);
+  if (indexed) return indexed;
   if (parent && parent.conversationIndex.length >= 5 && parent.conversationIndex.length < 5 * MAX_LEVELS) {
     return {
       conversationId: parent.conversationId,

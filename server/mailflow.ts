@@ -7,7 +7,7 @@ import type { Logger } from './log.js';
 import type { FolderEvents } from './events.js';
 import type { Store } from './store/index.js';
 import { FolderType, type NewMessage } from './store/mailbox.js';
-import { conversationFor } from './conversation.js';
+import { conversationFor, needsParent } from './conversation.js';
 import { parseMessage, type ParsedMessage } from './mail/parse.js';
 import { GatewayRefusal, passThroughGateway, type Gateway } from './gateway/gateway.js';
 import { verdictHeader } from '../smime/verdict.js';
@@ -53,6 +53,7 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
       index: a.index, fileName: a.fileName, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline,
     })),
     messageId: parsed.messageId, conversationId: conv.conversationId, conversationIndex: conv.conversationIndex,
+    threadParent: needsParent(parsed) ? { messageId: parsed.inReplyTo!, date: parsed.date } : undefined,
   };
 }
 
@@ -142,9 +143,9 @@ export class MailFlow {
       for (const u of users.values()) {
         const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
         if (!inbox) throw new DeliveryError(`mailbox of ${u.address} has no Inbox`, 451);
-        const id = this.store.mailbox.insertMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
-        stored.set(u.address, id);
-        folders.push(inbox.id);
+        const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
+        stored.set(u.address, put.id);
+        folders.push(put.folderId);
       }
     })();
     this.events.changed(folders);
@@ -238,8 +239,9 @@ export class MailFlow {
           const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
           if (!inbox) throw new Error(`mailbox of ${u.address} has no Inbox`);
           const bcc = !visible.has(u.address) && !this.visibleViaGroup(u.address, visible);
-          delivered.set(u.address, this.store.mailbox.insertMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc }));
-          folders.push(inbox.id);
+          const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc });
+          delivered.set(u.address, put.id);
+          folders.push(put.folderId);
         }
         if (env.saveInSent) {
           const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);

@@ -244,11 +244,22 @@ export function openMemoryDatabase(): Db {
   return db;
 }
 
+/**
+ * Indexes added after schema 1 was first written: created on every open when missing, so data
+ * folders made by an earlier build get them too (no schema change, only lookups get faster).
+ */
+const LATER_INDEXES = `
+-- A reply finds its parent (conversation threading) and a conversation its messages (Move, rules).
+CREATE INDEX IF NOT EXISTS messages_user_message_id ON messages(user_id, message_id);
+CREATE INDEX IF NOT EXISTS messages_user_conversation ON messages(user_id, conversation_id);
+`;
+
 function migrate(db: Db): void {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
   if (!hasMeta) {
     db.transaction(() => {
       db.exec(SCHEMA_V1);
+      db.exec(LATER_INDEXES);
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
     })();
     return;
@@ -258,6 +269,7 @@ function migrate(db: Db): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(`the data folder was written by a newer easmime (schema ${version}, this one knows ${SCHEMA_VERSION})`);
   }
+  db.exec(LATER_INDEXES);
 }
 
 /** Whether the store holds an organisation yet (an empty data folder is initialised from fixtures). */

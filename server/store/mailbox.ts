@@ -1,5 +1,6 @@
 // Folders and messages of each user's mailbox. Every change stamps the store-wide modseq so sync
 // states can tell what a device has not yet seen.
+import { conversationFor, type Conversation } from '../conversation.js';
 import type { Db } from './db.js';
 import { nextModseq } from './db.js';
 
@@ -105,6 +106,11 @@ export interface NewMessage {
   receivedAsBcc?: boolean;
   /** The gateway's S/MIME verdict as JSON (undefined for mail that is not S/MIME). */
   smimeVerdict?: string;
+  /**
+   * The message this one answers (In-Reply-To), when its conversation should follow that parent's
+   * if the parent is in the same mailbox (a reply without Outlook's Thread-Index).
+   */
+  threadParent?: { messageId: string; date: Date };
 }
 
 export interface MessageSummary {
@@ -185,6 +191,8 @@ function toMessage(r: MessageRow): StoredMessage {
 
 const CONVERSATION_RULE = 'conversation-move:';
 export const MAX_CONVERSATION_RULES = 1000;
+const DRAFT_ADD = 'draft-add:';
+export const MAX_DRAFT_ADDS = 200;
 
 interface FolderRow { id: number; user_id: number; parent_id: number; name: string; type: number }
 const toFolder = (r: FolderRow): Folder => ({ id: r.id, userId: r.user_id, parentId: r.parent_id, name: r.name, type: r.type });
@@ -307,8 +315,31 @@ export class Mailbox {
     })();
   }
 
+  /**
+   * Stores a message delivered to a user: into the folder a conversation rule (ItemOperations Move
+   * with MoveAlways) names for its conversation, else into `inboxId`.
+   */
+  deliverMessage(userId: number, inboxId: number, m: NewMessage): { id: number; folderId: number } {
+    return this.db.transaction(() => {
+      const conv = this.conversationOf(userId, m);
+      const folderId = this.conversationRule(userId, conv.conversationId) ?? inboxId;
+      return { id: this.insertMessage(userId, folderId, { ...m, ...conv, threadParent: undefined }), folderId };
+    })();
+  }
+
+  /** The message's conversation: its parent's, one level deeper, when the parent is in this mailbox. */
+  private conversationOf(userId: number, m: NewMessage): Conversation {
+    const own = { conversationId: m.conversationId, conversationIndex: m.conversationIndex };
+    if (!m.threadParent) return own;
+    const parent = this.db.prepare('SELECT conversation_id, conversation_index FROM messages WHERE user_id = ? AND message_id = ? ORDER BY id LIMIT 1')
+      .get(userId, m.threadParent.messageId) as { conversation_id: Buffer; conversation_index: Buffer } | undefined;
+    if (!parent) return own;
+    return conversationFor({ threadTopic: '', date: m.threadParent.date }, { conversationId: parent.conversation_id, conversationIndex: parent.conversation_index });
+  }
+
   insertMessage(userId: number, folderId: number, m: NewMessage): number {
     const run = this.db.transaction(() => {
+      if (m.threadParent) m = { ...m, ...this.conversationOf(userId, m) };
       const id = this.nextId('messages');
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
@@ -396,6 +427,29 @@ export class Mailbox {
     return Number.isInteger(folderId) && this.folder(userId, folderId) ? folderId : undefined;
   }
 
+  /**
+   * Remembers what a device's draft Add (by device and ClientId) became, so that the same Add sent
+   * again after a lost response is answered with the same item instead of a second draft. A user's
+   * newest MAX_DRAFT_ADDS are kept.
+   */
+  rememberDraftAdd(userId: number, key: string, value: string): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
+          ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`)
+        .run(userId, DRAFT_ADD + key, JSON.stringify({ value, seq: nextModseq(this.db) }));
+      const rows = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${DRAFT_ADD}%`) as Array<{ name: string; value: string }>;
+      if (rows.length <= MAX_DRAFT_ADDS) return;
+      const byAge = rows.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
+      for (const r of byAge.slice(0, rows.length - MAX_DRAFT_ADDS)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
+    })();
+  }
+
+  /** What rememberDraftAdd stored under the key, if it is still kept. */
+  draftAdd(userId: number, key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, DRAFT_ADD + key) as { value: string } | undefined;
+    return r === undefined ? undefined : (JSON.parse(r.value) as { value: string }).value;
+  }
+
   raw(userId: number, id: number): Buffer | undefined {
     const r = this.db.prepare('SELECT r.raw FROM message_raw r JOIN messages m ON m.id = r.id WHERE m.user_id = ? AND r.id = ?').get(userId, id) as { raw: Buffer } | undefined;
     return r?.raw;
@@ -422,6 +476,33 @@ export class Mailbox {
       return modseq;
     });
     return run();
+  }
+
+  /**
+   * Replaces a message's content (raw MIME and every field read from it) in place, as saving an edited
+   * draft does: the id stays, read and flag state stay, and the new modseq tells every device's view
+   * that it changed. Returns the new modseq, or undefined when the message is not the user's.
+   */
+  replaceMessage(userId: number, id: number, m: NewMessage): number | undefined {
+    return this.db.transaction(() => {
+      const modseq = nextModseq(this.db);
+      const info = this.db.prepare(`UPDATE messages SET modseq = ?, received_at = ?, size = ?, subject = ?, from_addr = ?, to_addr = ?,
+        cc_addr = ?, reply_to = ?, display_to = ?, thread_topic = ?, importance = ?, message_class = ?, smime_kind = ?, cpid = ?,
+        text_body = ?, html_body = ?, preview = ?, attachments = ?, message_id = ?, conversation_id = ?, conversation_index = ?,
+        smime_verdict = ? WHERE user_id = ? AND id = ?`).run(
+        modseq, m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc, m.replyTo, m.displayTo, m.threadTopic,
+        m.importance, m.messageClass, m.smimeKind, m.cpid, m.text, m.html ?? null, m.preview, JSON.stringify(m.attachments),
+        m.messageId ?? null, m.conversationId, m.conversationIndex, m.smimeVerdict ?? null, userId, id);
+      if (info.changes !== 1) return undefined;
+      this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(m.raw, id);
+      return modseq;
+    })();
+  }
+
+  /** The message's change stamp, or undefined when it is not the user's. */
+  modseqOf(userId: number, id: number): number | undefined {
+    const r = this.db.prepare('SELECT modseq FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { modseq: number } | undefined;
+    return r?.modseq;
   }
 
   /** Moves a message to another of the user's folders. Returns false when either is not the user's. */
