@@ -16,6 +16,7 @@ import { CaptureRoute } from './outbound/capture.js';
 import { CapturedMail } from './store/captured.js';
 import { SmimeGateway } from './gateway/smime-gateway.js';
 import { envelopeOpener, readEnvelopeNames } from './gateway/envelopes.js';
+import { CrlFetcher } from '../smime/crl-fetch.js';
 import { FolderType } from './store/mailbox.js';
 import { createHttpApp } from './http.js';
 import { loadAdminToken } from './admin.js';
@@ -43,6 +44,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const events = new FolderEvents();
     const gateway = new SmimeGateway(store, log, {
       readEnvelope: readEnvelopeNames,
+      crlSource: config.fetchCrls ? new CrlFetcher() : undefined,
       open: envelopeOpener(store, serverKey, log),
       deliverReport: async (userId, raw) => {
         const inbox = store.mailbox.folderByType(userId, FolderType.Inbox);

@@ -20,6 +20,8 @@ export interface Config {
   /** Where mail for external recipients is relayed; without it, external mail goes to the capture store. */
   smarthost?: { host: string; port: number };
   smarthostTls: SmarthostTls;
+  /** Fetch CRLs from certificates' distribution points (http/https) when the organisation holds none. */
+  fetchCrls: boolean;
   smarthostUser?: string;
   smarthostPassword?: string;
 }
@@ -48,6 +50,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smarthost-tls', env: 'EASMIME_SMARTHOST_TLS', key: 'smarthostTls', kind: 'tls', help: 'none, opportunistic, starttls or implicit (default: opportunistic)' },
   { flag: '--smarthost-user', env: 'EASMIME_SMARTHOST_USER', key: 'smarthostUser', kind: 'string', help: 'user name for AUTH at the smarthost (default: no AUTH)' },
   { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
+  { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
 ];
@@ -68,6 +71,7 @@ export function defaultConfig(): Config {
     trace: false,
     smtpRequireAuth: false,
     smarthostTls: 'opportunistic',
+    fetchCrls: false,
   };
 }
 
