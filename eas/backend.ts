@@ -6,6 +6,7 @@ import type { ItemsPort } from './ports/items.js';
 import type { SettingsPort } from './ports/settings.js';
 import type { SearchPort } from './ports/search.js';
 import type { DirectoryPort } from './ports/directory.js';
+import type { DraftsPort } from './ports/drafts.js';
 
 export interface Principal {
   userId: number;
@@ -108,6 +109,7 @@ export interface EasBackend extends CoreBackend {
   settings: SettingsPort;
   search: SearchPort;
   directory: DirectoryPort;
+  drafts: DraftsPort;
 }
 
 /** Identity, devices, provisioning, folders, saved views and email items: what every command uses. */

@@ -10,6 +10,7 @@ import { ItemsService } from './services/items.js';
 import { SettingsService } from './services/settings.js';
 import { SearchService } from './services/search.js';
 import { DirectoryService } from './services/directory.js';
+import { DraftsService } from './services/drafts.js';
 import { DEFAULT_DEVICE_POLICY, provisioningDocument, type DevicePolicySettings } from './policy.js';
 import { devicePolicyFor, enforcementFor, parsePolicy } from './gateway/policy.js';
 import type { Store } from './store/index.js';
@@ -23,6 +24,7 @@ export class StoreBackend implements EasBackend {
   readonly settings: SettingsService;
   readonly search: SearchService;
   readonly directory: DirectoryService;
+  readonly drafts: DraftsService;
 
   constructor(deps: ServiceDeps) {
     this.store = deps.store;
@@ -32,6 +34,7 @@ export class StoreBackend implements EasBackend {
     this.settings = new SettingsService(deps);
     this.search = new SearchService(deps);
     this.directory = new DirectoryService(deps);
+    this.drafts = new DraftsService(deps);
   }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {

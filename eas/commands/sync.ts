@@ -2,10 +2,14 @@
 // per response so a lost response can be retried with the previous key.
 import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
-import { V121 } from '../version.js';
+import { V121, V160 } from '../version.js';
 import type { EmailItem, SyncState, ViewUpdate } from '../backend.js';
 import { filterCutoff, OptionsError, readOptions, type ItemOptions } from '../email/options.js';
 import { renderEmail, renderEmailChange } from '../email/render.js';
+import {
+  addedAttachmentsData, DraftDataError, draftElements, draftFailureStatus, draftMarkers, readDraftEdit, wantsSend,
+} from '../email/draft.js';
+import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
 import type { CommandContext, CommandResult } from './context.js';
 
@@ -89,11 +93,11 @@ function parseDate(text: string | undefined): number | undefined | 'invalid' {
   return Number.isNaN(t) ? 'invalid' : t;
 }
 
-/** Applies one client Change (Read, Flag); returns the status and the item's new modseq. */
-function applyChange(ctx: CommandContext, itemId: number, data: WbxmlElement | undefined): { status: number; modseq?: number } {
-  if (!data) return { status: SyncStatus.ProtocolError };
-  if (child(data, 'Email2:ConversationId') || child(data, 'Email2:ConversationIndex')) return { status: SyncStatus.ConversionError };
-  const change: { read?: boolean; flag?: EmailItem['flag'] } = {};
+type ReadFlagChange = { read?: boolean; flag?: EmailItem['flag'] };
+
+/** Reads a Change's Read and Flag, checked before anything is applied. */
+function readReadFlag(data: WbxmlElement): ReadFlagChange | { status: number } {
+  const change: ReadFlagChange = {};
   const read = readBool(child(data, 'Email:Read'));
   if (read === 'invalid') return { status: SyncStatus.ConversionError };
   if (read !== undefined) change.read = read;
@@ -111,12 +115,100 @@ function applyChange(ctx: CommandContext, itemId: number, data: WbxmlElement | u
       completeTime: status === 1 ? (done ?? Date.now()) : undefined,
     };
   }
+  return change;
+}
+
+/** Applies Read and Flag; returns the status and the item's new modseq (none when nothing changed). */
+function applyReadFlag(ctx: CommandContext, itemId: number, change: ReadFlagChange): ItemResult {
   if (change.read === undefined && change.flag === undefined) return { status: SyncStatus.Success };
   const modseq = ctx.backend.setReadFlag(ctx.principal, itemId, change);
   return modseq === undefined ? { status: SyncStatus.NotFound } : { status: SyncStatus.Success, modseq };
 }
 
-async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promise<WbxmlElement> {
+/** The outcome of one client Add or Change: its Status, the item's new modseq, response ApplicationData. */
+interface ItemResult {
+  status: number;
+  modseq?: number;
+  itemId?: number;
+  data?: WbxmlElement;
+  reason?: string;
+}
+
+const refuse = (status: number, reason: string): ItemResult => ({ status, reason });
+
+/**
+ * Saves (and with Email2:Send sends) a draft edit, then applies Read and Flag unless the draft left.
+ * A failed send keeps the edit saved and answers with the send's status.
+ */
+async function saveDraft(ctx: CommandContext, flags: ReadFlagChange, run: () => Promise<DraftOutcome>): Promise<ItemResult> {
+  const outcome = await run();
+  if (outcome.kind !== 'saved' && outcome.kind !== 'send-failed') {
+    return refuse(draftFailureStatus(outcome), 'reason' in outcome ? outcome.reason : `draft ${outcome.kind}`);
+  }
+  let modseq = outcome.modseq;
+  if (!(outcome.kind === 'saved' && outcome.sent)) modseq = applyReadFlag(ctx, outcome.itemId, flags).modseq ?? modseq;
+  const data = addedAttachmentsData(outcome.folderId, outcome.itemId, outcome.added);
+  if (outcome.kind === 'send-failed') return { status: draftFailureStatus(outcome), itemId: outcome.itemId, modseq, data, reason: outcome.reason };
+  return { status: SyncStatus.Success, itemId: outcome.itemId, modseq, data };
+}
+
+/**
+ * A client Change. Read, Flag and Categories may change on any message; in 16.x a draft (a message in
+ * the Drafts folder) may also change its own fields and attachments, and be sent. Before 16.x only
+ * Read and Flag are read and the rest is left alone, as it always was.
+ */
+async function applyChange(ctx: CommandContext, folderId: number, itemId: number, cmd: WbxmlElement): Promise<ItemResult> {
+  const data = child(cmd, 'AirSync:ApplicationData');
+  if (!data) return refuse(SyncStatus.ProtocolError, 'a Change needs ApplicationData');
+  if (child(data, 'Email2:ConversationId') || child(data, 'Email2:ConversationIndex')) return refuse(SyncStatus.ConversionError, 'ConversationId and ConversationIndex are read-only');
+  const flags = readReadFlag(data);
+  if ('status' in flags) return refuse(flags.status, 'Read or Flag has an invalid value');
+  const send = ctx.version >= V160 && wantsSend(cmd);
+  if (ctx.version < V160 || (!send && draftElements(data).length === 0)) return applyReadFlag(ctx, itemId, flags);
+  if (folderId !== ctx.backend.drafts.draftsFolder(ctx.principal)) {
+    return refuse(SyncStatus.ConversionError, `only Read, Flag and Categories of a message that is not a draft can change (not ${draftElements(data).join(', ') || 'Send'})`);
+  }
+  let edit;
+  try {
+    edit = readDraftEdit(data, { folderId, itemId });
+  } catch (e) {
+    if (e instanceof DraftDataError) return refuse(e.status, e.message);
+    throw e;
+  }
+  return saveDraft(ctx, flags, () => ctx.backend.drafts.update(ctx.principal, itemId, edit, { send }));
+}
+
+/** Longest ClientId of a Sync Add (MS-ASCMD ClientId). */
+const MAX_CLIENT_ID = 64;
+
+/**
+ * A client Add. Only 16.x drafts can be added, in the Drafts folder; MS-ASCMD 2.2.3.7.2 answers an
+ * attempt to add any other email (and any email before 16.0, which has no drafts) with Status 6.
+ */
+async function applyAdd(ctx: CommandContext, c: CollectionRequest, cmd: WbxmlElement, clientId: string | undefined): Promise<ItemResult> {
+  if (clientId === undefined || clientId === '' || clientId.length > MAX_CLIENT_ID) return refuse(SyncStatus.ProtocolError, `an Add needs a ClientId of 1 to ${MAX_CLIENT_ID} characters`);
+  if (ctx.version < V160) return refuse(SyncStatus.ConversionError, 'email cannot be added by a client before protocol version 16.0 (drafts are 16.x)');
+  const className = childText(cmd, 'AirSync:Class');
+  if (className !== undefined && className !== 'Email') return refuse(SyncStatus.ConversionError, `this folder holds email, not ${className.slice(0, 20)}`);
+  if (c.folderId !== ctx.backend.drafts.draftsFolder(ctx.principal)) return refuse(SyncStatus.ConversionError, 'only drafts can be added, and only in the Drafts folder');
+  const data = child(cmd, 'AirSync:ApplicationData');
+  if (!data) return refuse(SyncStatus.ProtocolError, 'an Add needs ApplicationData');
+  const flags = readReadFlag(data);
+  if ('status' in flags) return refuse(flags.status, 'Read or Flag has an invalid value');
+  let edit;
+  try {
+    edit = readDraftEdit(data);
+  } catch (e) {
+    if (e instanceof DraftDataError) return refuse(e.status, e.message);
+    throw e;
+  }
+  const send = wantsSend(cmd);
+  const result = await saveDraft(ctx, flags, () => ctx.backend.drafts.create(ctx.principal, edit, { send, replayKey: `${ctx.device.pk}:${clientId}` }));
+  // A draft that was saved but not sent stays on the server; the device learns of it as a server Add.
+  return result.status === SyncStatus.Success ? result : { ...result, itemId: undefined, modseq: undefined, data: undefined };
+}
+
+async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons: string[]): Promise<WbxmlElement> {
   const { backend, device, principal, version } = ctx;
   const head = (status: number, key?: string): WbxmlElement[] => [
     ...(version <= V121 && c.className ? [A('Class', c.className)] : []),
@@ -135,6 +227,14 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
   const from = backend.findView(device, scope, c.syncKey);
   if (!from) return A('Collection', head(SyncStatus.InvalidSyncKey, '0'));
 
+  // 16.x marks every email IsDraft 0 or 1 and gives a draft's Bcc; a draft's changes go out in full,
+  // since its fields change, not only Read and Flag.
+  const draftsView = version >= V160 && backend.drafts.draftsFolder(principal) === c.folderId;
+  const markersFor = (ids: number[]): ((id: number) => WbxmlElement[]) => {
+    const bcc = draftsView ? backend.drafts.bcc(principal, ids) : new Map<number, string>();
+    return (id) => draftMarkers(version, draftsView, bcc.get(id));
+  };
+
   const update: ViewUpdate = { set: [], remove: [] };
   const responses: WbxmlElement[] = [];
   const commands = child(c.el, 'AirSync:Commands');
@@ -147,9 +247,12 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
     switch (cmd.tag) {
       case 'AirSync:Change': {
         if (!mine) { responses.push(A('Change', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
-        const r = applyChange(ctx, ref.itemId, child(cmd, 'AirSync:ApplicationData'));
-        if (r.status !== SyncStatus.Success) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status)));
-        else if (r.modseq !== undefined) update.set.push({ id: ref.itemId, modseq: r.modseq });
+        const r = await applyChange(ctx, c.folderId, ref.itemId, cmd);
+        if (r.reason !== undefined) reasons.push(`Change ${serverId}: ${r.reason}`);
+        // Successful changes are answered only when they added attachments (their FileReferences).
+        if (r.status !== SyncStatus.Success || r.data) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status), r.data));
+        // A draft that was sent has left the folder: the view keeps it, so the device's next Sync deletes it.
+        if (r.modseq !== undefined) update.set.push({ id: ref.itemId, modseq: r.modseq });
         break;
       }
       case 'AirSync:Delete': {
@@ -166,13 +269,16 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
         const item = mine ? backend.emails(principal, [ref.itemId]).get(ref.itemId) : undefined;
         if (!item) { fetched.push(A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
         fetched.push(A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success),
-          A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }))));
+          A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), markersFor([item.id])(item.id))));
         break;
       }
       case 'AirSync:Add': {
-        // Mail items are created by delivery, not by the client (16.x drafts are not supported yet).
-        const clientId = childText(cmd, 'AirSync:ClientId') ?? '';
-        responses.push(A('Add', A('ClientId', clientId), A('Status', SyncStatus.ConversionError)));
+        const clientId = childText(cmd, 'AirSync:ClientId');
+        const r = await applyAdd(ctx, c, cmd, clientId);
+        if (r.reason !== undefined) reasons.push(`Add ${(clientId ?? '').slice(0, MAX_CLIENT_ID)}: ${r.reason}`);
+        responses.push(A('Add', A('ClientId', (clientId ?? '').slice(0, MAX_CLIENT_ID)),
+          r.itemId !== undefined && A('ServerId', itemServerId(c.folderId, r.itemId)), A('Status', r.status), r.data));
+        if (r.itemId !== undefined && r.modseq !== undefined) update.set.push({ id: r.itemId, modseq: r.modseq });
         break;
       }
       default:
@@ -190,6 +296,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
     more = diff.more;
     diff.deletes = diff.deletes.filter((id) => !ownChanges.has(id));
     diff.changes = diff.changes.filter((ch) => !ownChanges.has(ch.id));
+    diff.adds = diff.adds.filter((a) => !ownChanges.has(a.id));
     for (const id of diff.deletes) {
       serverCommands.push(A('Delete', A('ServerId', itemServerId(c.folderId, id))));
       update.remove.push(id);
@@ -199,17 +306,21 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest): Promis
       update.remove.push(id);
     }
     const items = backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
+    const markers = markersFor([...items.keys()]);
     for (const ch of diff.changes) {
       const item = items.get(ch.id);
       if (!item) continue;
-      serverCommands.push(A('Change', A('ServerId', itemServerId(c.folderId, ch.id)), A('ApplicationData', renderEmailChange(item, version))));
+      const changed = draftsView
+        ? [...renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), ...markers(item.id)]
+        : renderEmailChange(item, version);
+      serverCommands.push(A('Change', A('ServerId', itemServerId(c.folderId, ch.id)), A('ApplicationData', changed)));
       update.set.push({ id: ch.id, modseq: item.modseq });
     }
     for (const add of diff.adds) {
       const item = items.get(add.id);
       if (!item) continue;
       serverCommands.push(A('Add', A('ServerId', itemServerId(c.folderId, add.id)),
-        A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }))));
+        A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), markers(item.id))));
       update.set.push({ id: add.id, modseq: item.modseq });
     }
   }
@@ -260,6 +371,8 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
   if (collectionEls.length > MAX_COLLECTIONS) return globalFailure(SyncStatus.TooManyCollections, MAX_COLLECTIONS);
   if (ctx.request) ctx.cache.lastSync.set(ctx.device.pk, ctx.request);
 
+  // Why client Adds and Changes were refused, for the log and the X-EasMime-Reason header.
+  const reasons: string[] = [];
   const run = async (): Promise<{ results: WbxmlElement[]; anything: boolean }> => {
     const results: WbxmlElement[] = [];
     let anything = false;
@@ -276,7 +389,7 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
         continue;
       }
       c.windowSize = Math.max(1, Math.min(c.windowSize, windowLeft));
-      const result = await syncCollection(ctx, c);
+      const result = await syncCollection(ctx, c, reasons);
       const commandCount = child(result, 'AirSync:Commands')?.children.length ?? 0;
       windowLeft -= commandCount;
       const key = childText(result, 'AirSync:SyncKey');
@@ -295,6 +408,10 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
     if (!outcome.anything) return { kind: 'empty' };
   }
   if (ctx.version >= V121 && !outcome.anything && ctx.request === undefined) return { kind: 'empty' };
-  return { kind: 'wbxml', body: A('Sync', A('Collections', outcome.results)) };
+  if (reasons.length > 0) ctx.log({ level: 'warn', msg: 'sync items refused', reasons });
+  return {
+    kind: 'wbxml', body: A('Sync', A('Collections', outcome.results)),
+    ...(reasons.length > 0 ? { headers: { 'X-EasMime-Reason': reasons.join('; ').replace(/[^\x20-\x7e]/g, '?').slice(0, 2000) } } : {}),
+  };
 }
 
