@@ -11,7 +11,14 @@ export function parseVersion(v: string | undefined): number | undefined {
 
 export const V25 = 25, V120 = 120, V121 = 121, V140 = 140, V141 = 141, V160 = 160, V161 = 161;
 
-/** Commands and the versions that have them. */
+/** The base64-encoded request line exists from 12.1 (MS-ASHTTP 2.2.1.1.1.1). */
+export const BASE64_QUERY_SINCE = V121;
+
+/**
+ * Commands and the versions that have them (MS-ASCMD's per-command version tables): Settings and
+ * ItemOperations came with 12.0, GetAttachment ended with 12.1 (ItemOperations replaced it), Find
+ * is 16.1's alone. A command outside its range is refused with Status 138 (14.0+) or HTTP 400.
+ */
 export const COMMANDS: Readonly<Record<string, { min: number; max?: number }>> = {
   Sync: { min: V25 }, SendMail: { min: V25 }, SmartForward: { min: V25 }, SmartReply: { min: V25 },
   GetAttachment: { min: V25, max: V121 }, FolderSync: { min: V25 }, FolderCreate: { min: V25 },

@@ -79,7 +79,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       log({ msg: 'reopened data folder', data: config.data, domain: store.domain(), from: store.getMeta('initialised_from') });
     }
 
-    const backend = new StoreBackend({ store, events, mailflow, log, serverKey });
+    const backend = new StoreBackend({ store, events, mailflow, log, serverKey, searchTimeoutMs: config.searchTimeoutMs });
     const app = createHttpApp({
       backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
       shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data), serverKey,

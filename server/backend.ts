@@ -32,7 +32,7 @@ export class StoreBackend implements EasBackend {
     this.submission = new SubmissionService(deps);
     this.items = new ItemsService(deps);
     this.settings = new SettingsService(deps);
-    this.search = new SearchService(deps);
+    this.search = new SearchService(deps, deps.searchTimeoutMs);
     this.directory = new DirectoryService(deps);
     this.drafts = new DraftsService(deps);
   }

@@ -22,6 +22,8 @@ export interface Config {
   smarthostTls: SmarthostTls;
   /** Fetch CRLs from certificates' distribution points (http/https) when the organisation holds none. */
   fetchCrls: boolean;
+  /** How long a mailbox Search or Find may scan before answering "timed out" (ms). */
+  searchTimeoutMs: number;
   smarthostUser?: string;
   smarthostPassword?: string;
 }
@@ -32,7 +34,7 @@ const SMARTHOST_TLS: readonly SmarthostTls[] = ['none', 'opportunistic', 'startt
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'hostport' | 'tls'; help: string }
+interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'hostport' | 'tls' | 'ms'; help: string }
 
 export const FLAGS: readonly FlagSpec[] = [
   { flag: '--fixtures', env: 'EASMIME_FIXTURES', key: 'fixtures', kind: 'path', help: 'fixture folder loaded into an empty data folder (default: fixtures/demo)' },
@@ -51,6 +53,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smarthost-user', env: 'EASMIME_SMARTHOST_USER', key: 'smarthostUser', kind: 'string', help: 'user name for AUTH at the smarthost (default: no AUTH)' },
   { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
   { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
+  { flag: '--search-timeout-ms', env: 'EASMIME_SEARCH_TIMEOUT_MS', key: 'searchTimeoutMs', kind: 'ms', help: 'longest mailbox Search/Find scan in milliseconds, 0-600000 (default: 10000)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
 ];
@@ -72,6 +75,7 @@ export function defaultConfig(): Config {
     smtpRequireAuth: false,
     smarthostTls: 'opportunistic',
     fetchCrls: false,
+    searchTimeoutMs: 10_000,
   };
 }
 
@@ -89,6 +93,10 @@ function convert(spec: FlagSpec, value: string, source: string): Config[keyof Co
     }
     case 'bytes': {
       if (!/^\d{1,12}$/.test(value) || Number(value) < 1024) throw new ConfigError(`${source}: "${value}" is not a size in bytes (at least 1024)`);
+      return Number(value);
+    }
+    case 'ms': {
+      if (!/^\d{1,6}$/.test(value) || Number(value) > 600_000) throw new ConfigError(`${source}: "${value}" is not a number of milliseconds (0-600000)`);
       return Number(value);
     }
     case 'bool':

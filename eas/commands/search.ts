@@ -1,8 +1,22 @@
-// Search (MS-ASCMD 2.2.1.16) in the Mailbox and GAL stores, and Find (2.2.1.2, 16.1). The request is
-// read into a MailCondition tree here; the SearchPort runs it over the user's own mail only.
+// Search (MS-ASCMD 2.2.1.16) in the Mailbox, GAL and DocumentLibrary stores, and Find (2.2.1.2, 16.1).
+// The request is read into a MailCondition tree here; the SearchPort runs it over the user's own mail
+// only, so no query can reach another user's messages.
+//
+// Protocol decisions (see also /tmp/docs-search-settings.md):
+// - A Mailbox Query is exactly one And. Anything beside or instead of it (a second And, Or, or a bare
+//   Class, CollectionId, FreeText, ConversationId, GreaterThan, LessThan, EqualTo) is Status 8, "too
+//   complex", as Exchange answers it (MS-ASCMD R772, R923, R2032, R3105, R2086, R3143, R3220); so is And
+//   or Or nested inside the And. An element that has no meaning in a mailbox query is Status 2.
+// - Several Class elements in the And widen the search (any of the classes); several CollectionIds too.
+// - One Search answers at most 100 results (MS-ASCMD's maximum for Mailbox and GAL); a Range asking for
+//   more, or starting past the results there are (or past index 999 in a mailbox), is Status 12.
+// - Several Store elements: the first is answered, as Exchange does (R4535); the others are ignored.
+// - DocumentLibrary: no library is shared through this server; a malformed link is Status 4 (bad link)
+//   and a well-formed one Status 5 (access denied), as ItemOperations answers the same links.
+// - A store that fails under the search is Status 3 in both the Search and the Store status.
 import { child, childrenOf, childText, type Content, type WbxmlElement } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
-import { V120, V141 } from '../version.js';
+import { V120, V140, V141 } from '../version.js';
 import { OptionsError, readOptions, type ItemOptions } from '../email/options.js';
 import { easDate, renderEmail } from '../email/render.js';
 import { formatLongId } from '../ports/items.js';
@@ -25,23 +39,27 @@ export const SearchStatus = {
 
 export const FindStatus = { Success: 1, InvalidRequest: 2, FolderSyncRequired: 3, RangeNotFromZero: 4 } as const;
 
-/** Highest zero-based index a mailbox search (and Find) hands out: 1,000 results. */
-export const MAILBOX_MAX_INDEX = 999;
-export const MAILBOX_DEFAULT_END = 99;
-/** A GAL page holds at most 100 entries. */
-export const GAL_PAGE = 100;
-/** A query that has not finished scanning in this time is answered with Status 10 (Find: retry later). */
-export const SEARCH_TIMEOUT_MS = 10_000;
-const MAX_QUERY_TEXT = 256;
+/** Contact photo statuses (gal:Picture > Status). */
+const NO_PHOTO = 173;
+
+/** Results one Search hands out at most (MS-ASCMD Range(Search): Mailbox and GAL). */
+export const MAX_RESULTS = 100;
+/** Highest zero-based index of a mailbox result (Search) and of any Find result (Range(Find): n ≤ 999). */
+export const MAX_INDEX = 999;
+const DEFAULT_RANGE: Range = { start: 0, end: MAX_RESULTS - 1 };
+export const MAX_QUERY_TEXT = 256;
 const MAX_TERMS = 16;
 const MAX_CONDITIONS = 32;
-const MAX_DEPTH = 4;
 const MAX_SEARCH_ID = 64;
+/** gal:Picture MaxSize may not ask for more than this (MS-ASCMD MaxSize(Search)). */
+const MAX_PICTURE_SIZE = 102_400;
 /** SearchIds remembered per device for Find's rule that a new search starts at 0. */
 const FIND_SEARCHES_KEPT = 50;
 const FIND_DEVICES_KEPT = 10_000;
 
 const CLASSES: ReadonlySet<string> = new Set(['Email', 'SMS', 'Calendar', 'Contacts', 'Tasks', 'Notes']);
+/** Classes that exist only from 14.0 (MS-ASCMD Class(Search)). */
+const CLASSES_FROM_14: ReadonlySet<string> = new Set(['SMS', 'Notes']);
 
 const EQUAL_FIELDS: Readonly<Record<string, EqualField>> = {
   'Email:Subject': 'subject', 'Email:From': 'from', 'Email:To': 'to', 'Email:Cc': 'cc', 'Email:DisplayTo': 'displayTo',
@@ -54,7 +72,13 @@ const KQL_FIELDS: Readonly<Record<string, TextField>> = {
   subject: 'subject', from: 'from', to: 'to', cc: 'cc', body: 'body', attachment: 'attachment', attachments: 'attachment',
 };
 
-/** A store-level failure: the status for Store (Search) or Response (Find), and why. */
+const MAILBOX_OPTIONS: ReadonlySet<string> = new Set([
+  'Search:Range', 'Search:DeepTraversal', 'Search:RebuildResults', 'AirSync:MIMESupport', 'AirSync:MIMETruncation',
+  'AirSyncBase:BodyPreference', 'AirSyncBase:BodyPartPreference', 'RightsManagement:RightsManagementSupport',
+]);
+const GAL_OPTIONS: ReadonlySet<string> = new Set(['Search:Range', 'Search:Picture', 'Search:RebuildResults', 'Search:DeepTraversal']);
+
+/** A store-level failure: the status for Store (Search) or for Find and its Response, and why. */
 class StoreFailure extends Error {
   constructor(readonly status: number, message: string) { super(message); }
 }
@@ -67,16 +91,25 @@ function reasonHeader(reason: string | undefined): Record<string, string> | unde
 
 interface Range { start: number; end: number }
 
-/** "m-n", zero-based, inclusive. */
-function readRange(text: string | undefined, defaultEnd: number, maxIndex: number, invalid: number): Range {
-  if (text === undefined) return { start: 0, end: defaultEnd };
+/**
+ * "m-n", zero-based, inclusive. Search refuses a range it cannot serve whole (Status 12); Find may
+ * return fewer results than asked (MS-ASCMD Range(Find)) and only refuses what breaks 0 ≤ m ≤ n ≤ 999.
+ */
+function readRange(text: string | undefined, mode: { kind: 'search'; maxIndex: number } | { kind: 'find' }): Range {
+  if (text === undefined) return { ...DEFAULT_RANGE };
+  const invalid = mode.kind === 'search' ? SearchStatus.InvalidRequest : FindStatus.InvalidRequest;
   const m = /^(\d{1,7})-(\d{1,7})$/.exec(text.trim());
   if (!m) throw new StoreFailure(invalid, `Range ${text.slice(0, 20)} is not of the form m-n`);
   const start = Number(m[1]);
   const end = Number(m[2]);
   if (start > end) throw new StoreFailure(invalid, 'Range starts after it ends');
-  if (start > maxIndex) throw new StoreFailure(SearchStatus.EndOfRange, `results past index ${maxIndex} cannot be retrieved`);
-  return { start, end: Math.min(end, maxIndex) };
+  if (mode.kind === 'find') {
+    if (end > MAX_INDEX) throw new StoreFailure(FindStatus.InvalidRequest, `a Find Range ends at ${MAX_INDEX} at most`);
+    return { start, end: Math.min(end, start + MAX_RESULTS - 1) };
+  }
+  if (start > mode.maxIndex) throw new StoreFailure(SearchStatus.EndOfRange, `results past index ${mode.maxIndex} cannot be retrieved`);
+  if (end - start + 1 > MAX_RESULTS) throw new StoreFailure(SearchStatus.EndOfRange, `a Search returns at most ${MAX_RESULTS} results at once`);
+  return { start, end: Math.min(end, mode.maxIndex) };
 }
 
 /** A flag element: present and empty, or "1". */
@@ -86,14 +119,20 @@ function flag(el: WbxmlElement | undefined): boolean {
   return t === '' || t === '1';
 }
 
+/** Text of a leaf element; an element with children where text belongs is a malformed request. */
+function leafText(el: WbxmlElement, invalid: number): string {
+  if (el.children.length > 0) throw new StoreFailure(invalid, `${el.tag} holds elements where text belongs`);
+  return el.text ?? el.opaque?.toString('utf8') ?? '';
+}
+
 /**
  * Splits free text into lower-cased terms; "quoted phrases" stay one term. With `kql`, a leading
  * "property:" limits a term to that property, and the AND keyword is dropped (terms are ANDed anyway).
  */
-function readTerms(text: string, kql: boolean): MailCondition {
+function readTerms(text: string, kql: boolean, invalid: number, tooComplex: number): MailCondition {
   const t = text.trim();
-  if (t === '') throw new StoreFailure(SearchStatus.InvalidRequest, 'FreeText is empty');
-  if (t.length > MAX_QUERY_TEXT) throw new StoreFailure(SearchStatus.TooComplex, `FreeText is longer than ${MAX_QUERY_TEXT} characters`);
+  if (t === '') throw new StoreFailure(invalid, 'FreeText is empty');
+  if (t.length > MAX_QUERY_TEXT) throw new StoreFailure(tooComplex, `FreeText is longer than ${MAX_QUERY_TEXT} characters`);
   const tokens: Array<{ field?: TextField; term: string }> = [];
   const re = /(?:([A-Za-z]+):)?(?:"([^"]*)"|(\S+))/g;
   for (let m = re.exec(t); m !== null; m = re.exec(t)) {
@@ -102,169 +141,189 @@ function readTerms(text: string, kql: boolean): MailCondition {
     if (m[1] !== undefined) {
       const f = kql ? KQL_FIELDS[m[1].toLowerCase()] : undefined;
       if (f) field = f;
-      else term = m[2] !== undefined ? `${m[1]}:${m[2]}` : `${m[1]}:${term}`;
+      else term = `${m[1]}:${term}`;
     }
     if (kql && field === undefined && m[2] === undefined && term === 'AND') continue;
     term = term.trim().toLowerCase();
     if (term !== '') tokens.push({ field, term });
   }
-  if (tokens.length === 0) throw new StoreFailure(SearchStatus.InvalidRequest, 'FreeText holds no words');
-  if (tokens.length > MAX_TERMS) throw new StoreFailure(SearchStatus.TooComplex, `FreeText holds more than ${MAX_TERMS} words`);
+  if (tokens.length === 0) throw new StoreFailure(invalid, 'FreeText holds no words');
+  if (tokens.length > MAX_TERMS) throw new StoreFailure(tooComplex, `FreeText holds more than ${MAX_TERMS} words`);
   const conditions: MailCondition[] = tokens.map((x) => ({ kind: 'text', terms: [x.term], field: x.field }));
   return conditions.length === 1 ? conditions[0]! : { kind: 'and', all: conditions };
 }
 
-function classCondition(text: string | undefined): MailCondition {
+function readClass(text: string | undefined, version: number, invalid: number): string {
   const cls = (text ?? '').trim();
-  if (!CLASSES.has(cls)) throw new StoreFailure(SearchStatus.InvalidRequest, `Class ${cls.slice(0, 20)} is not a class of items`);
-  // Only mail lives in this server's mailboxes.
-  return cls === 'Email' ? { kind: 'all' } : { kind: 'none' };
+  if (!CLASSES.has(cls)) throw new StoreFailure(invalid, `Class ${cls.slice(0, 20)} is not a class of items`);
+  if (version < V140 && CLASSES_FROM_14.has(cls)) throw new StoreFailure(invalid, `Class ${cls} exists from protocol 14.0`);
+  return cls;
 }
 
-function dateValue(el: WbxmlElement): Date {
-  const prop = el.children[0];
-  const value = el.children[1];
-  if (el.children.length !== 2 || prop?.tag !== 'Email:DateReceived' || value?.tag !== 'Search:Value') {
-    throw new StoreFailure(SearchStatus.InvalidRequest, `${el.tag} holds email:DateReceived and then Value`);
-  }
-  const text = (value.text ?? '').trim();
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
-  if (Number.isNaN(ms)) throw new StoreFailure(SearchStatus.InvalidRequest, `${text.slice(0, 30)} is not a date`);
+/** Only mail lives in this server's mailboxes: any of the classes matches mail when Email is among them. */
+function classesCondition(classes: string[]): MailCondition | undefined {
+  if (classes.length === 0) return undefined;
+  return classes.includes('Email') ? { kind: 'all' } : { kind: 'none' };
+}
+
+const EAS_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function dateText(text: string): Date {
+  const t = text.trim();
+  const ms = EAS_DATE.test(t) ? Date.parse(t.length === 10 || /(Z|[+-]\d{2}:?\d{2})$/.test(t) ? t : `${t}Z`) : NaN;
+  if (Number.isNaN(ms)) throw new StoreFailure(SearchStatus.InvalidRequest, `${t.slice(0, 30)} is not a date and time`);
   return new Date(ms);
 }
 
-/** The Mailbox query: folders named at the top (And > CollectionId) and the condition on messages. */
+/** GreaterThan / LessThan: email:DateReceived, then Value (the only property with an order here). */
+function dateBound(el: WbxmlElement): MailCondition {
+  const [prop, value] = el.children;
+  if (el.children.length !== 2 || prop?.tag !== 'Email:DateReceived' || value?.tag !== 'Search:Value') {
+    throw new StoreFailure(SearchStatus.InvalidRequest, `${el.tag} holds email:DateReceived and then Value`);
+  }
+  const at = dateText(leafText(value, SearchStatus.InvalidRequest));
+  return el.tag === 'Search:GreaterThan' ? { kind: 'received', after: at } : { kind: 'received', before: at };
+}
+
+/** The Mailbox query: folders named in the And, and the condition on messages. */
 interface MailQuery { folderIds?: number[]; where: MailCondition }
 
-function readMailQuery(query: WbxmlElement): MailQuery {
-  let budget = MAX_CONDITIONS;
-  const folderIds: number[] = [];
+function readMailQuery(query: WbxmlElement, version: number): MailQuery {
+  const invalid = SearchStatus.InvalidRequest;
+  if (query.children.length === 0) throw new StoreFailure(invalid, 'a Mailbox Query holds an And');
+  if (query.children.length !== 1 || query.children[0]!.tag !== 'Search:And') {
+    throw new StoreFailure(SearchStatus.TooComplex, 'a Mailbox Query holds exactly one And and nothing beside it');
+  }
+  const and = query.children[0]!;
+  if (and.children.length === 0) throw new StoreFailure(invalid, 'the And is empty');
+  if (and.children.length > MAX_CONDITIONS) throw new StoreFailure(SearchStatus.TooComplex, `the And holds more than ${MAX_CONDITIONS} conditions`);
 
-  const folder = (text: string | undefined): void => {
+  const folderIds: number[] = [];
+  const classes: string[] = [];
+  const conditions: MailCondition[] = [];
+  let conversations = 0;
+  const folder = (text: string): void => {
     const id = parseFolderId(text);
     // An id this server never gave out names no folder the device can know: its hierarchy is stale.
-    if (id === undefined) throw new StoreFailure(SearchStatus.FolderSyncRequired, `CollectionId ${(text ?? '').slice(0, 20)} is not a folder`);
+    if (id === undefined) throw new StoreFailure(SearchStatus.FolderSyncRequired, `CollectionId ${text.slice(0, 20)} is not a folder`);
     if (!folderIds.includes(id)) folderIds.push(id);
   };
 
-  const condition = (el: WbxmlElement, depth: number): MailCondition => {
-    if (--budget < 0) throw new StoreFailure(SearchStatus.TooComplex, `the query has more than ${MAX_CONDITIONS} conditions`);
-    if (depth > MAX_DEPTH) throw new StoreFailure(SearchStatus.TooComplex, `the query nests deeper than ${MAX_DEPTH} levels`);
+  for (const el of and.children) {
     switch (el.tag) {
-      case 'Search:And':
-      case 'Search:Or': {
-        if (el.children.length === 0) throw new StoreFailure(SearchStatus.InvalidRequest, `${el.tag} is empty`);
-        const parts = el.children.map((c) => condition(c, depth + 1));
-        return el.tag === 'Search:And' ? { kind: 'and', all: parts } : { kind: 'or', any: parts };
-      }
-      case 'Search:FreeText': return readTerms(el.text ?? '', false);
-      case 'AirSync:Class': return classCondition(el.text);
-      case 'Search:GreaterThan': return { kind: 'received', after: dateValue(el) };
-      case 'Search:LessThan': return { kind: 'received', before: dateValue(el) };
+      case 'AirSync:Class': classes.push(readClass(leafText(el, invalid), version, invalid)); break;
+      case 'AirSync:CollectionId': folder(leafText(el, invalid)); break;
+      case 'Search:FreeText': conditions.push(readTerms(leafText(el, invalid), false, invalid, SearchStatus.TooComplex)); break;
+      case 'Search:GreaterThan':
+      case 'Search:LessThan': conditions.push(dateBound(el)); break;
       case 'Search:ConversationId': {
-        const id = el.opaque ?? Buffer.from(el.text ?? '', 'utf8');
-        if (id.length === 0 || id.length > 64) throw new StoreFailure(SearchStatus.InvalidRequest, 'ConversationId is empty or too long');
-        return { kind: 'conversation', id };
+        if (version < V140) throw new StoreFailure(invalid, 'ConversationId exists from protocol 14.0');
+        // More than one is a protocol error, as Exchange answers it (MS-ASCMD R5815).
+        if (++conversations > 1) throw new StoreFailure(invalid, 'the And holds more than one ConversationId');
+        const id = el.opaque ?? Buffer.from(leafText(el, invalid), 'utf8');
+        if (id.length === 0 || id.length > 64) throw new StoreFailure(invalid, 'ConversationId is empty or longer than 64 bytes');
+        conditions.push({ kind: 'conversation', id });
+        break;
       }
-      case 'AirSync:CollectionId':
-        throw new StoreFailure(SearchStatus.TooComplex, 'CollectionId belongs directly in the top-level And');
       case 'Search:EqualTo': {
-        const prop = el.children[0];
-        const value = el.children[1];
-        if (el.children.length !== 2 || !prop || value?.tag !== 'Search:Value') {
-          throw new StoreFailure(SearchStatus.InvalidRequest, 'EqualTo holds a property and then Value');
-        }
-        const text = value.text ?? value.opaque?.toString('utf8') ?? '';
-        if (prop.tag === 'AirSync:Class') return classCondition(text);
-        if (prop.tag === 'AirSync:CollectionId') throw new StoreFailure(SearchStatus.TooComplex, 'EqualTo CollectionId belongs directly in the top-level And');
+        const [prop, value] = el.children;
+        if (el.children.length !== 2 || !prop || value?.tag !== 'Search:Value') throw new StoreFailure(invalid, 'EqualTo holds a property and then Value');
+        const text = leafText(value, invalid);
+        if (text.length > MAX_QUERY_TEXT) throw new StoreFailure(SearchStatus.TooComplex, `the EqualTo value is longer than ${MAX_QUERY_TEXT} characters`);
+        if (prop.tag === 'AirSync:Class') { classes.push(readClass(text, version, invalid)); break; }
+        if (prop.tag === 'AirSync:CollectionId') { folder(text); break; }
         const field = EQUAL_FIELDS[prop.tag];
         if (!field) throw new StoreFailure(SearchStatus.TooComplex, `EqualTo cannot compare ${prop.tag}`);
-        if (text.length > MAX_QUERY_TEXT) throw new StoreFailure(SearchStatus.TooComplex, `the EqualTo value is longer than ${MAX_QUERY_TEXT} characters`);
-        return { kind: 'equals', field, value: text };
+        // Dates are compared as instants, so the value goes on in one unambiguous form.
+        conditions.push({ kind: 'equals', field, value: field === 'dateReceived' ? dateText(text).toISOString() : text });
+        break;
       }
+      case 'Search:And':
+      case 'Search:Or':
+        throw new StoreFailure(SearchStatus.TooComplex, `${el.tag} inside the And is too complex`);
       default:
-        throw new StoreFailure(SearchStatus.InvalidRequest, `${el.tag} cannot appear in a mailbox query`);
+        throw new StoreFailure(invalid, `${el.tag} cannot appear in a Mailbox query`);
     }
-  };
+  }
+  const byClass = classesCondition(classes);
+  if (byClass) conditions.push(byClass);
+  const where: MailCondition = conditions.length === 0 ? { kind: 'all' } : conditions.length === 1 ? conditions[0]! : { kind: 'and', all: conditions };
+  return { folderIds: folderIds.length > 0 ? folderIds : undefined, where };
+}
 
-  // Query > And is the usual form; bare conditions under Query are read as one And, and plain text as FreeText.
-  let top: WbxmlElement[];
-  if (query.children.length === 0) {
-    if ((query.text ?? '').trim() === '') throw new StoreFailure(SearchStatus.InvalidRequest, 'the Query is empty');
-    return { where: readTerms(query.text ?? '', false) };
-  }
-  if (query.children.length === 1 && query.children[0]!.tag === 'Search:And') top = query.children[0]!.children;
-  else top = query.children;
-  if (top.length === 0) throw new StoreFailure(SearchStatus.InvalidRequest, 'the Query is empty');
-  const all: MailCondition[] = [];
-  for (const el of top) {
-    if (el.tag === 'AirSync:CollectionId') { folder(el.text); continue; }
-    if (el.tag === 'Search:EqualTo' && el.children[0]?.tag === 'AirSync:CollectionId') {
-      if (el.children.length !== 2 || el.children[1]?.tag !== 'Search:Value') throw new StoreFailure(SearchStatus.InvalidRequest, 'EqualTo holds a property and then Value');
-      folder(el.children[1]!.text);
-      continue;
-    }
-    all.push(condition(el, 1));
-  }
-  return { folderIds: folderIds.length > 0 ? folderIds : undefined, where: all.length === 1 ? all[0]! : { kind: 'and', all } };
+function checkOptions(options: WbxmlElement | undefined, allowed: ReadonlySet<string>, store: string, invalid: number): void {
+  const odd = options?.children.find((c) => !allowed.has(c.tag));
+  if (odd) throw new StoreFailure(invalid, `${odd.tag} is not an option of a ${store} search`);
+}
+
+interface PictureOptions { maxSize?: number; maxPictures?: number }
+
+function readPicture(el: WbxmlElement | undefined, prefix: 'Search' | 'Find', invalid: number): PictureOptions | undefined {
+  if (!el) return undefined;
+  const odd = el.children.find((c) => c.tag !== `${prefix}:MaxSize` && c.tag !== `${prefix}:MaxPictures`);
+  if (odd) throw new StoreFailure(invalid, `${odd.tag} is not part of Picture`);
+  const num = (tag: string, max: number): number | undefined => {
+    const t = childText(el, tag);
+    if (t === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(t.trim()) || Number(t) > max) throw new StoreFailure(invalid, `${tag} must be a number from 0 to ${max}`);
+    return Number(t.trim());
+  };
+  return { maxSize: num(`${prefix}:MaxSize`, MAX_PICTURE_SIZE), maxPictures: num(`${prefix}:MaxPictures`, 9999) };
 }
 
 // ---- answers ----
 
 function storeAnswer(status: number, reason: string | undefined, ...content: Content[]): CommandResult {
+  const overall = status === SearchStatus.ServerError ? SearchStatus.ServerError : SearchStatus.Success;
   return {
     kind: 'wbxml',
-    body: SR('Search', SR('Status', 1), SR('Response', SR('Store', SR('Status', status), ...content))),
+    body: SR('Search', SR('Status', overall), SR('Response', SR('Store', SR('Status', status), ...content))),
     headers: reasonHeader(reason),
   };
 }
 
-function failedOutcome(outcome: Exclude<MailSearchOutcome, { kind: 'ok' }>): StoreFailure {
+function failedOutcome(outcome: Exclude<MailSearchOutcome, { kind: 'ok' }>, folderSync: number): StoreFailure {
   switch (outcome.kind) {
-    case 'no-folder': return new StoreFailure(SearchStatus.FolderSyncRequired, `folder ${outcome.folderId} is not one of the user's folders: FolderSync`);
-    case 'timed-out': return new StoreFailure(SearchStatus.TimedOut, `the search took longer than ${SEARCH_TIMEOUT_MS / 1000} s`);
+    case 'no-folder': return new StoreFailure(folderSync, `folder ${outcome.folderId} is not one of the user's folders: FolderSync`);
+    case 'timed-out': return new StoreFailure(SearchStatus.TimedOut, `the search took longer than ${outcome.limitMs} ms`);
     case 'aborted': return new StoreFailure(SearchStatus.ServerError, 'the search was cancelled');
   }
 }
 
-function galProperties(e: DirectoryEntry, picture: boolean): WbxmlElement[] {
+/** Only the properties an entry has are sent (MS-ASCMD Properties(Search)); the directory holds no photos. */
+function galProperties(e: DirectoryEntry, picture: boolean): Content[] {
   return [
     G('DisplayName', e.displayName),
     e.company !== undefined && e.company !== '' && G('Company', e.company),
-    e.alias !== undefined && G('Alias', e.alias),
+    e.alias !== undefined && e.alias !== '' && G('Alias', e.alias),
     G('EmailAddress', e.emailAddress),
-    // The directory holds no photos.
-    picture && G('Picture', G('Status', 173)),
-  ].filter((x): x is WbxmlElement => x !== false);
+    picture && G('Picture', G('Status', NO_PHOTO)),
+  ];
 }
 
-interface PictureOptions { maxSize?: number; maxPictures?: number }
-
-function readPicture(el: WbxmlElement | undefined, maxSizeTag: string, maxPicturesTag: string): PictureOptions | undefined {
-  if (!el) return undefined;
-  const num = (tag: string): number | undefined => {
-    const t = childText(el, tag);
-    if (t === undefined) return undefined;
-    if (!/^\d{1,9}$/.test(t.trim())) throw new StoreFailure(SearchStatus.InvalidRequest, `${tag} must be a number`);
-    return Number(t.trim());
-  };
-  return { maxSize: num(maxSizeTag), maxPictures: num(maxPicturesTag) };
+function galQueryText(text: string | undefined, invalid: number, tooComplex: number): string {
+  const query = (text ?? '').trim();
+  if (query === '') throw new StoreFailure(invalid, 'the GAL query is empty');
+  if (query.length > MAX_QUERY_TEXT) throw new StoreFailure(tooComplex, `the GAL query is longer than ${MAX_QUERY_TEXT} characters`);
+  return query;
 }
 
 function galSearch(ctx: CommandContext, store: WbxmlElement): CommandResult {
-  const query = (childText(store, 'Search:Query') ?? '').trim();
-  if (query === '') throw new StoreFailure(SearchStatus.InvalidRequest, 'the GAL Query is empty');
-  if (query.length > MAX_QUERY_TEXT) throw new StoreFailure(SearchStatus.InvalidRequest, `the GAL Query is longer than ${MAX_QUERY_TEXT} characters`);
+  const queryEl = child(store, 'Search:Query');
+  if (!queryEl) throw new StoreFailure(SearchStatus.InvalidRequest, 'the GAL search has no Query');
+  const query = galQueryText(leafText(queryEl, SearchStatus.InvalidRequest), SearchStatus.InvalidRequest, SearchStatus.TooComplex);
   const options = child(store, 'Search:Options');
-  const range = readRange(childText(options, 'Search:Range'), GAL_PAGE - 1, Number.MAX_SAFE_INTEGER, SearchStatus.InvalidRequest);
-  range.end = Math.min(range.end, range.start + GAL_PAGE - 1);
-  const picture = ctx.version >= V141 ? readPicture(child(options, 'Search:Picture'), 'Search:MaxSize', 'Search:MaxPictures') : undefined;
+  checkOptions(options, GAL_OPTIONS, 'GAL', SearchStatus.InvalidRequest);
+  const range = readRange(childText(options, 'Search:Range'), { kind: 'search', maxIndex: Number.MAX_SAFE_INTEGER });
+  const pictureEl = child(options, 'Search:Picture');
+  if (pictureEl && ctx.version < V141) throw new StoreFailure(SearchStatus.InvalidRequest, 'Picture exists from protocol 14.1');
+  const picture = readPicture(pictureEl, 'Search', SearchStatus.InvalidRequest);
   const page = ctx.backend.search.searchDirectory(ctx.principal, query, range.start, range.end);
-  if (page.total > 0 && range.start >= page.total) {
+  if (range.start > 0 && range.start >= page.total) {
     throw new StoreFailure(SearchStatus.EndOfRange, `the range starts past the ${page.total} matches`);
   }
   return storeAnswer(SearchStatus.Success, undefined,
-    page.entries.map((e) => SR('Result', SR('Properties', galProperties(e, picture !== undefined)))),
+    page.entries.length > 0 ? page.entries.map((e) => SR('Result', SR('Properties', galProperties(e, picture !== undefined)))) : SR('Result'),
     page.entries.length > 0 && SR('Range', `${range.start}-${range.start + page.entries.length - 1}`),
     SR('Total', page.total));
 }
@@ -273,9 +332,10 @@ async function mailboxSearch(ctx: CommandContext, store: WbxmlElement): Promise<
   if (ctx.version < V120) throw new StoreFailure(SearchStatus.InvalidRequest, 'protocol 2.5 searches only the GAL');
   const queryEl = child(store, 'Search:Query');
   if (!queryEl) throw new StoreFailure(SearchStatus.InvalidRequest, 'the Mailbox search has no Query');
-  const query = readMailQuery(queryEl);
+  const query = readMailQuery(queryEl, ctx.version);
   const optionsEl = child(store, 'Search:Options');
-  const range = readRange(childText(optionsEl, 'Search:Range'), MAILBOX_DEFAULT_END, MAILBOX_MAX_INDEX, SearchStatus.InvalidRequest);
+  checkOptions(optionsEl, MAILBOX_OPTIONS, 'Mailbox', SearchStatus.InvalidRequest);
+  const range = readRange(childText(optionsEl, 'Search:Range'), { kind: 'search', maxIndex: MAX_INDEX });
   let options: ItemOptions;
   try {
     options = readOptions(optionsEl);
@@ -286,10 +346,10 @@ async function mailboxSearch(ctx: CommandContext, store: WbxmlElement): Promise<
   // RebuildResults asks for fresh results: every search here is run afresh, so it needs nothing more.
   const outcome = await ctx.backend.search.searchMail(ctx.principal, {
     folderIds: query.folderIds, deep: flag(child(optionsEl, 'Search:DeepTraversal')), where: query.where,
-    start: range.start, end: range.end, timeoutMs: SEARCH_TIMEOUT_MS,
+    start: range.start, end: range.end,
   }, ctx.signal);
-  if (outcome.kind !== 'ok') throw failedOutcome(outcome);
-  if (outcome.total > 0 && range.start >= outcome.total) {
+  if (outcome.kind !== 'ok') throw failedOutcome(outcome, SearchStatus.FolderSyncRequired);
+  if (range.start > 0 && range.start >= outcome.total) {
     throw new StoreFailure(SearchStatus.EndOfRange, `the range starts past the ${outcome.total} matches`);
   }
   const items = ctx.backend.emails(ctx.principal, outcome.hits.map((h) => h.id));
@@ -304,29 +364,46 @@ async function mailboxSearch(ctx: CommandContext, store: WbxmlElement): Promise<
       SR('Properties', renderEmail({ item, options, version: ctx.version, raw: () => ctx.backend.rawMessage(ctx.principal, item.id) }))));
   }
   return storeAnswer(SearchStatus.Success, undefined,
-    // A mailbox search without matches still carries one, empty, Result (MS-ASCMD 2.2.3.155.3).
+    // A search without matches still carries one, empty, Result (MS-ASCMD R3847).
     results.length > 0 ? results : SR('Result'),
     results.length > 0 && SR('Range', `${range.start}-${range.start + results.length - 1}`),
     SR('Total', outcome.total));
 }
 
+function looksLikeDocumentLink(text: string): boolean {
+  return /^https?:\/\/[^\s/]+\/\S*$/i.test(text) || /^\\\\[^\\\s]+\\\S+$/.test(text);
+}
+
+function documentLibrarySearch(ctx: CommandContext, store: WbxmlElement): CommandResult {
+  if (ctx.version < V120) throw new StoreFailure(SearchStatus.InvalidRequest, 'DocumentLibrary exists from protocol 12.0');
+  const equalTo = child(child(store, 'Search:Query'), 'Search:EqualTo');
+  const [prop, value] = equalTo?.children ?? [];
+  if (!equalTo || equalTo.children.length !== 2 || prop?.tag !== 'DocumentLibrary:LinkId' || value?.tag !== 'Search:Value') {
+    throw new StoreFailure(SearchStatus.InvalidRequest, 'a DocumentLibrary Query is EqualTo > documentlibrary:LinkId, Value');
+  }
+  const link = leafText(value, SearchStatus.InvalidRequest).trim();
+  if (!looksLikeDocumentLink(link)) throw new StoreFailure(SearchStatus.BadLink, 'the LinkId is neither a UNC path nor an http(s) URL');
+  throw new StoreFailure(SearchStatus.AccessDenied, 'no document library is shared through this server');
+}
+
 export async function search(ctx: CommandContext): Promise<CommandResult> {
   const req = ctx.request;
-  const stores = childrenOf(req, 'Search:Store');
   try {
-    if (!req || stores.length === 0) throw new StoreFailure(SearchStatus.InvalidRequest, 'the Search request has no Store');
-    if (stores.length > 1 || req.children.length !== 1) throw new StoreFailure(SearchStatus.InvalidRequest, 'a Search request holds exactly one Store');
-    const store = stores[0]!;
+    if (!req || req.children.length === 0) throw new StoreFailure(SearchStatus.InvalidRequest, 'the Search request has no Store');
+    const odd = req.children.find((c) => c.tag !== 'Search:Store');
+    if (odd) throw new StoreFailure(SearchStatus.InvalidRequest, `${odd.tag} cannot appear in a Search request`);
+    const store = req.children[0]!;
     const name = (childText(store, 'Search:Name') ?? '').trim();
     switch (name.toLowerCase()) {
       case 'gal': return galSearch(ctx, store);
       case 'mailbox': return await mailboxSearch(ctx, store);
-      case 'documentlibrary': throw new StoreFailure(SearchStatus.InvalidRequest, 'this server has no document libraries');
-      default: throw new StoreFailure(SearchStatus.InvalidRequest, `unknown store ${name.slice(0, 30) || '(none)'}: GAL or Mailbox`);
+      case 'documentlibrary': return documentLibrarySearch(ctx, store);
+      default: throw new StoreFailure(SearchStatus.InvalidRequest, `unknown store ${name.slice(0, 30) || '(none)'}: GAL, Mailbox or DocumentLibrary`);
     }
   } catch (e) {
     if (e instanceof StoreFailure) return storeAnswer(e.status, e.message);
-    throw e;
+    ctx.log({ level: 'error', msg: 'Search failed', user: ctx.principal.address, error: e instanceof Error ? e.stack : String(e) });
+    return storeAnswer(SearchStatus.ServerError, 'the store failed while searching');
   }
 }
 
@@ -366,36 +443,41 @@ function findMailProperties(item: { subject: string; receivedAt: Date; displayTo
   ];
 }
 
+const FIND_QUERY: ReadonlySet<string> = new Set(['AirSync:Class', 'AirSync:CollectionId', 'Find:FreeText']);
+
 async function findMail(ctx: CommandContext, searchId: string, criterion: WbxmlElement): Promise<WbxmlElement> {
+  const invalid = FindStatus.InvalidRequest;
   const query = child(criterion, 'Find:Query');
-  if (!query) throw new StoreFailure(FindStatus.InvalidRequest, 'MailBoxSearchCriterion has no Query');
-  const conditions: MailCondition[] = [];
-  const folderIds: number[] = [];
+  if (!query) throw new StoreFailure(invalid, 'MailBoxSearchCriterion has no Query');
   for (const el of query.children) {
-    switch (el.tag) {
-      case 'AirSync:Class': conditions.push(classCondition(el.text)); break;
-      case 'AirSync:CollectionId': {
-        const id = parseFolderId(el.text);
-        if (id === undefined) throw new StoreFailure(FindStatus.FolderSyncRequired, `CollectionId ${(el.text ?? '').slice(0, 20)} is not a folder`);
-        folderIds.push(id);
-        break;
-      }
-      case 'Find:FreeText': conditions.push(readTerms(el.text ?? '', true)); break;
-      default: throw new StoreFailure(FindStatus.InvalidRequest, `${el.tag} cannot appear in a Find Query`);
-    }
+    if (!FIND_QUERY.has(el.tag)) throw new StoreFailure(invalid, `${el.tag} cannot appear in a Find Query`);
+    if (childrenOf(query, el.tag).length > 1) throw new StoreFailure(invalid, `a Find Query holds one ${el.tag}`);
   }
-  if (!child(query, 'Find:FreeText')) throw new StoreFailure(FindStatus.InvalidRequest, 'the Find Query has no FreeText');
+  const freeText = child(query, 'Find:FreeText');
+  if (!freeText) throw new StoreFailure(invalid, 'the Find Query has no FreeText');
+  const conditions: MailCondition[] = [readTerms(leafText(freeText, invalid), true, invalid, invalid)];
+  const classEl = child(query, 'AirSync:Class');
+  if (classEl) conditions.push(classesCondition([readClass(leafText(classEl, invalid), ctx.version, invalid)])!);
+  const folderEl = child(query, 'AirSync:CollectionId');
+  let folderIds: number[] | undefined;
+  if (folderEl) {
+    const id = parseFolderId(leafText(folderEl, invalid));
+    if (id === undefined) throw new StoreFailure(FindStatus.FolderSyncRequired, `CollectionId ${(folderEl.text ?? '').slice(0, 20)} is not a folder`);
+    folderIds = [id];
+  }
   const options = child(criterion, 'Find:Options');
-  const range = readRange(childText(options, 'Find:Range'), MAILBOX_DEFAULT_END, MAILBOX_MAX_INDEX, FindStatus.InvalidRequest);
+  const odd = options?.children.find((c) => c.tag !== 'Find:Range' && c.tag !== 'Find:DeepTraversal');
+  if (odd) throw new StoreFailure(invalid, `${odd.tag} is not an option of a mailbox Find`);
+  const range = readRange(childText(options, 'Find:Range'), { kind: 'find' });
   checkFindRange(ctx, searchId, range);
   const outcome = await ctx.backend.search.searchMail(ctx.principal, {
-    folderIds: folderIds.length > 0 ? folderIds : undefined, deep: flag(child(options, 'Find:DeepTraversal')),
+    folderIds, deep: flag(child(options, 'Find:DeepTraversal')),
     where: conditions.length === 1 ? conditions[0]! : { kind: 'and', all: conditions },
-    start: range.start, end: range.end, timeoutMs: SEARCH_TIMEOUT_MS,
+    start: range.start, end: range.end,
   }, ctx.signal);
-  if (outcome.kind === 'no-folder') throw new StoreFailure(FindStatus.FolderSyncRequired, `folder ${outcome.folderId} is not one of the user's folders: FolderSync`);
-  // Find has no status for these: the common "retry later" says what happened.
-  if (outcome.kind !== 'ok') throw new CommandFailure(111, outcome.kind === 'timed-out' ? 'the search timed out' : 'the search was cancelled');
+  if (outcome.kind === 'no-folder') throw failedOutcome(outcome, FindStatus.FolderSyncRequired);
+  // Find has no status of its own for these: the common "retry later" says what happened.
+  if (outcome.kind !== 'ok') throw new CommandFailure(111, failedOutcome(outcome, 0).message);
   const items = ctx.backend.emails(ctx.principal, outcome.hits.map((h) => h.id));
   const results: WbxmlElement[] = [];
   for (const hit of outcome.hits) {
@@ -413,14 +495,18 @@ async function findMail(ctx: CommandContext, searchId: string, criterion: WbxmlE
 }
 
 function findGal(ctx: CommandContext, searchId: string, criterion: WbxmlElement): WbxmlElement {
+  const invalid = FindStatus.InvalidRequest;
   const query = child(criterion, 'Find:Query');
-  const text = (childText(query, 'Find:FreeText') ?? '').trim();
-  if (text === '' || text.length > MAX_QUERY_TEXT) throw new StoreFailure(FindStatus.InvalidRequest, 'the GAL FreeText is empty or too long');
+  const odd = query?.children.find((c) => c.tag !== 'Find:FreeText');
+  if (!query || odd) throw new StoreFailure(invalid, 'a GAL Find Query holds FreeText only');
+  const freeText = child(query, 'Find:FreeText');
+  const text = galQueryText(freeText ? leafText(freeText, invalid) : undefined, invalid, invalid);
   const options = child(criterion, 'Find:Options');
-  const range = readRange(childText(options, 'Find:Range'), GAL_PAGE - 1, MAILBOX_MAX_INDEX, FindStatus.InvalidRequest);
-  range.end = Math.min(range.end, range.start + GAL_PAGE - 1);
+  const oddOption = options?.children.find((c) => c.tag !== 'Find:Range' && c.tag !== 'Find:Picture');
+  if (oddOption) throw new StoreFailure(invalid, `${oddOption.tag} is not an option of a GAL Find`);
+  const range = readRange(childText(options, 'Find:Range'), { kind: 'find' });
+  const picture = readPicture(child(options, 'Find:Picture'), 'Find', invalid);
   checkFindRange(ctx, searchId, range);
-  const picture = readPicture(child(options, 'Find:Picture'), 'Find:MaxSize', 'Find:MaxPictures');
   const page = ctx.backend.search.searchDirectory(ctx.principal, text, range.start, range.end);
   return findResponse('GAL', FindStatus.Success,
     page.entries.map((e) => FD('Result', FD('Properties', galProperties(e, picture !== undefined)))),
@@ -430,23 +516,26 @@ function findGal(ctx: CommandContext, searchId: string, criterion: WbxmlElement)
 
 export async function find(ctx: CommandContext): Promise<CommandResult> {
   const req = ctx.request;
+  const invalid = FindStatus.InvalidRequest;
+  if (!req) return findAnswer(invalid, 'the Find request is empty');
+  const odd = req.children.find((c) => c.tag !== 'Find:SearchId' && c.tag !== 'Find:ExecuteSearch');
+  if (odd) return findAnswer(invalid, `${odd.tag} cannot appear in a Find request`);
   const searchId = childText(req, 'Find:SearchId')?.trim();
-  if (!req || !searchId) return findAnswer(FindStatus.InvalidRequest, 'Find needs a SearchId');
-  if (searchId.length > MAX_SEARCH_ID) return findAnswer(FindStatus.InvalidRequest, `the SearchId is longer than ${MAX_SEARCH_ID} characters`);
+  if (!searchId) return findAnswer(invalid, 'Find needs a SearchId');
+  if (searchId.length > MAX_SEARCH_ID) return findAnswer(invalid, `the SearchId is longer than ${MAX_SEARCH_ID} characters`);
   const execute = child(req, 'Find:ExecuteSearch');
   const mail = child(execute, 'Find:MailBoxSearchCriterion');
   const gal = child(execute, 'Find:GalSearchCriterion');
   if (!execute || execute.children.length !== 1 || (!mail && !gal)) {
-    return findAnswer(FindStatus.InvalidRequest, 'ExecuteSearch holds one MailBoxSearchCriterion or GalSearchCriterion');
+    return findAnswer(invalid, 'ExecuteSearch holds one MailBoxSearchCriterion or GalSearchCriterion');
   }
   try {
     const response = mail ? await findMail(ctx, searchId, mail) : findGal(ctx, searchId, gal!);
     return findAnswer(FindStatus.Success, undefined, response);
   } catch (e) {
     if (!(e instanceof StoreFailure)) throw e;
-    // An unreadable request fails the command; a problem with the search itself is the Response's status.
-    if (e.status === FindStatus.InvalidRequest || e.status === SearchStatus.TooComplex) return findAnswer(FindStatus.InvalidRequest, e.message);
-    if (e.status === SearchStatus.EndOfRange) return findAnswer(FindStatus.InvalidRequest, e.message);
-    return findAnswer(FindStatus.Success, e.message, findResponse(mail ? 'Mailbox' : 'GAL', e.status));
+    // Statuses 2 and 3 belong to Find itself; 4 only to the Response (MS-ASCMD Status(Find)).
+    if (e.status === FindStatus.RangeNotFromZero) return findAnswer(FindStatus.Success, e.message, findResponse(mail ? 'Mailbox' : 'GAL', e.status));
+    return findAnswer(e.status === FindStatus.FolderSyncRequired ? e.status : invalid, e.message);
   }
 }

@@ -4,7 +4,7 @@ import type { EasBackend, Principal } from '../backend.js';
 import { decodeWbxml, encodeWbxml, WbxmlError } from '../wbxml/index.js';
 import { x, type WbxmlElement } from '../wbxml/tree.js';
 import { toXml } from '../wbxml/xml.js';
-import { COMMANDS, COMMAND_NAMESPACE, parseVersion, SUPPORTED_VERSIONS, V140 } from '../version.js';
+import { BASE64_QUERY_SINCE, COMMANDS, COMMAND_NAMESPACE, parseVersion, SUPPORTED_VERSIONS, V140 } from '../version.js';
 import { parseQuery, QueryError } from './query.js';
 import { CommandFailure, type CommandCache, type CommandContext, type CommandHandler, type CommandResult } from '../commands/context.js';
 import { COMMAND_HANDLERS } from '../commands/index.js';
@@ -41,8 +41,13 @@ const LEGACY_HTTP_FOR_STATUS: Readonly<Record<number, number>> = {
   132: 403, 137: 501, 138: 400, 140: 449, 141: 449, 142: 449, 143: 449, 144: 449, 147: 400,
 };
 
+/**
+ * The commands this server answers, for MS-ASProtocolCommands. Only implemented ones are listed (the
+ * 2.5-era GetHierarchy, CreateCollection, DeleteCollection and MoveCollection are not): a client that
+ * tried one would get 501. OPTIONS names no version, so the list spans all versions (Find is 16.1's).
+ */
 export function advertisedCommands(): string {
-  return 'Sync,SendMail,SmartForward,SmartReply,GetAttachment,GetHierarchy,CreateCollection,DeleteCollection,MoveCollection,FolderSync,FolderCreate,FolderDelete,FolderUpdate,MoveItems,GetItemEstimate,MeetingResponse,Search,Settings,Ping,ItemOperations,Provision,ResolveRecipients,ValidateCert,Find';
+  return Object.keys(COMMANDS).filter((c) => COMMAND_HANDLERS[c] !== undefined).join(',');
 }
 
 export function createEasHandler(backend: EasBackend, options: EasHandlerOptions = {}): (req: EasHttpRequest) => Promise<EasHttpResponse> {
@@ -55,7 +60,9 @@ export function createEasHandler(backend: EasBackend, options: EasHandlerOptions
     'MS-ASProtocolCommands': advertisedCommands(),
   });
   const text = (status: number, message: string, extra: Record<string, string> = {}): EasHttpResponse => ({
-    status, headers: { ...common(), 'Content-Type': 'text/plain; charset=utf-8', ...extra }, body: Buffer.from(message + '\n'),
+    status,
+    headers: { ...common(), 'Content-Type': 'text/plain; charset=utf-8', 'X-EasMime-Reason': headerSafe(message), ...extra },
+    body: Buffer.from(message + '\n'),
   });
 
   async function authenticate(req: EasHttpRequest): Promise<Principal | EasHttpResponse> {
@@ -102,10 +109,14 @@ export function createEasHandler(backend: EasBackend, options: EasHandlerOptions
     if (!versionText) return text(400, 'the MS-ASProtocolVersion header is missing');
     const version = parseVersion(versionText);
     if (!version) return text(400, `protocol version ${versionText.slice(0, 20)} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`, versionHeaders());
+    // MS-ASHTTP: the base64 request line came with 12.1; older clients only send the plain one.
+    if (query.form === 'base64' && version < BASE64_QUERY_SINCE) {
+      return text(400, `the base64 query form does not exist in protocol version ${versionText}: send Cmd=... with MS-ASProtocolVersion`, versionHeaders());
+    }
 
     const command = query.command;
     const spec = COMMANDS[command];
-    if (!spec) return text(501, `unknown command ${command}`);
+    if (!spec) return text(501, `unknown command ${command.slice(0, 40)} (this server knows ${advertisedCommands()})`);
     const handler: CommandHandler | undefined = COMMAND_HANDLERS[command];
     if (version < spec.min || (spec.max !== undefined && version > spec.max)) {
       return fail(command, version, 138, `${command} does not exist in protocol version ${versionText}`);

@@ -31,8 +31,6 @@ export interface MailSearchRequest {
   /** Zero-based, inclusive: the hits to return (all matches are counted for the total). */
   start: number;
   end: number;
-  /** How long the scan may take before it gives up. */
-  timeoutMs: number;
 }
 
 export interface MailHit {
@@ -51,7 +49,8 @@ export type MailSearchOutcome =
   | { kind: 'ok'; total: number; hits: MailHit[] }
   /** A folder to search is not one of the user's (or no longer exists). */
   | { kind: 'no-folder'; folderId: number }
-  | { kind: 'timed-out' }
+  /** The scan ran past the service's time limit (a setting of the service, not of the request). */
+  | { kind: 'timed-out'; limitMs: number }
   /** The client went away or the server is stopping. */
   | { kind: 'aborted' };
 

@@ -23,9 +23,12 @@ export interface OofSettings {
   messages: OofMessage[];
 }
 
-/** An Oof Set: only what the request carries changes; audiences it does not name keep their message. */
+/**
+ * An Oof Set: only what the request carries changes. Without a state the state stays; without times
+ * the times stay; audiences it does not name keep their message.
+ */
 export interface OofChange {
-  state: OofState;
+  state?: OofState;
   start?: Date;
   end?: Date;
   messages: OofMessage[];

@@ -11,4 +11,6 @@ export interface ServiceDeps {
   log: Logger;
   /** The key that seals private keys at rest. */
   serverKey: Buffer;
+  /** Mailbox Search/Find scan limit in ms (--search-timeout-ms); default 10 s. */
+  searchTimeoutMs?: number;
 }

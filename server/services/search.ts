@@ -11,6 +11,9 @@ import type { ServiceDeps } from './deps.js';
 /** Rows read per step of a scan; between steps the scan yields to other requests. */
 const BATCH = 200;
 
+/** How long one mailbox scan may run before it is answered as timed out. */
+export const DEFAULT_SEARCH_TIME_LIMIT_MS = 10_000;
+
 interface Candidate { id: number; folderId: number; receivedAt: number }
 
 interface MessageRow {
@@ -175,7 +178,11 @@ function searchable(row: MessageRow): Searchable {
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class SearchService implements SearchPort {
-  constructor(private readonly deps: ServiceDeps) {}
+  private readonly timeLimitMs: number;
+
+  constructor(private readonly deps: ServiceDeps, timeLimitMs = DEFAULT_SEARCH_TIME_LIMIT_MS) {
+    this.timeLimitMs = timeLimitMs;
+  }
 
   private get db() { return this.deps.store.db; }
   private get mailbox() { return this.deps.store.mailbox; }
@@ -212,14 +219,15 @@ export class SearchService implements SearchPort {
   }
 
   async searchMail(p: Principal, req: MailSearchRequest, signal: AbortSignal): Promise<MailSearchOutcome> {
-    const deadline = Date.now() + req.timeoutMs;
+    const deadline = Date.now() + this.timeLimitMs;
     const scope = this.scope(p, req);
     if ('missing' in scope) return { kind: 'no-folder', folderId: scope.missing };
     const { after, before } = dateBounds(req.where);
 
     const candidates: Candidate[] = [];
+    const inFolder = this.db.prepare('SELECT id, received_at FROM messages WHERE folder_id = ? AND user_id = ?');
     for (const folderId of scope.folders) {
-      const rows = this.db.prepare('SELECT id, received_at FROM messages WHERE folder_id = ? AND user_id = ?').all(folderId, p.userId) as Array<{ id: number; received_at: number }>;
+      const rows = inFolder.all(folderId, p.userId) as Array<{ id: number; received_at: number }>;
       for (const r of rows) {
         if ((after !== undefined && r.received_at <= after) || (before !== undefined && r.received_at >= before)) continue;
         candidates.push({ id: r.id, folderId, receivedAt: r.received_at });
@@ -234,14 +242,16 @@ export class SearchService implements SearchPort {
       if (total >= req.start && total <= req.end) matched.push(c);
       total++;
     };
-    if (!needsRow(req.where)) {
-      for (const c of candidates) if (evaluate(req.where, c, undefined)) take(c);
-    } else {
-      const body = needsBody(req.where) ? 'text_body' : "'' AS text_body";
-      for (let i = 0; i < candidates.length; i += BATCH) {
-        if (signal.aborted) return { kind: 'aborted' };
-        if (Date.now() > deadline) return { kind: 'timed-out' };
-        const chunk = candidates.slice(i, i + BATCH);
+    const rowsNeeded = needsRow(req.where);
+    const body = needsBody(req.where) ? 'text_body' : "'' AS text_body";
+    for (let i = 0; i < candidates.length; i += BATCH) {
+      if (signal.aborted) return { kind: 'aborted' };
+      // Checked before each batch (the first included), so a limit of 0 ends any scan that has rows to read.
+      if (Date.now() >= deadline) return { kind: 'timed-out', limitMs: this.timeLimitMs };
+      const chunk = candidates.slice(i, i + BATCH);
+      if (!rowsNeeded) {
+        for (const c of chunk) if (evaluate(req.where, c, undefined)) take(c);
+      } else {
         const rows = this.db.prepare(`SELECT id, folder_id, received_at, subject, from_addr, to_addr, cc_addr, display_to, thread_topic,
             message_class, read, importance, ${body}, attachments, conversation_id FROM messages WHERE user_id = ? AND id IN (${chunk.map(() => '?').join(',')})`)
           .all(p.userId, ...chunk.map((c) => c.id)) as MessageRow[];
@@ -252,8 +262,8 @@ export class SearchService implements SearchPort {
           if (!row || row.folder_id !== c.folderId) continue;
           if (evaluate(req.where, c, searchable(row))) take(c);
         }
-        if (i + BATCH < candidates.length) await nextTurn();
       }
+      if (i + BATCH < candidates.length) await nextTurn();
     }
     return { kind: 'ok', total, hits: this.hits(p, matched) };
   }

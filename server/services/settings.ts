@@ -65,7 +65,7 @@ export class SettingsService implements SettingsPort {
       const byAudience = new Map(current.messages.map((m) => [m.audience, m]));
       for (const m of change.messages) byAudience.set(m.audience, m);
       const next: OofSettings = {
-        state: change.state,
+        state: change.state ?? current.state,
         // A Set without times keeps the ones set before, as Exchange does.
         start: change.start ?? current.start,
         end: change.end ?? current.end,
