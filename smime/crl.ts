@@ -20,7 +20,7 @@ import {
   time,
   type DerNode,
 } from './der.js';
-import { looksLikePem, readName, type AlgorithmId } from './certificate.js';
+import { looksLikePem, pemBlocks, readName, type AlgorithmId } from './certificate.js';
 
 export class CrlError extends Error {
   override name = 'CrlError';
@@ -108,10 +108,7 @@ export function parseCrl(der: Uint8Array): Crl {
 export function crlsFrom(input: Uint8Array | string): Buffer[] {
   const text = typeof input === 'string' ? input : looksLikePem(input) ? Buffer.from(input).toString('latin1') : null;
   if (text === null) return [Buffer.from(input as Uint8Array)];
-  const out: Buffer[] = [];
-  const re = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push(Buffer.from(m[1]!.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
-  return out;
+  return pemBlocks(text, 'X509 CRL');
 }
 
 function readCrl(der: Buffer, fp: string): Crl {

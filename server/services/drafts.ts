@@ -8,12 +8,11 @@
 // message's attachments (see eas/ports/items.ts). So that n never changes while a device may hold
 // it, a removed attachment leaves an empty placeholder part (REMOVED_TYPE) in its place; the
 // placeholders are left out of the attachment list, and out of the message when it is sent.
-import { Readable } from 'node:stream';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Principal } from '../../eas/backend.js';
+import { reparseStored } from '../mail/reparse.js';
 import type {
   AddedAttachment, DraftAttachmentAdd, DraftEdit, DraftOutcome, DraftSendFailure, DraftsPort,
 } from '../../eas/ports/drafts.js';
@@ -28,8 +27,6 @@ import type { ServiceDeps } from './deps.js';
 
 /** Content type of the placeholder a removed attachment leaves behind. */
 export const REMOVED_TYPE = 'application/x-easmime-removed';
-const PARSE_LIMITS = { maxHtmlLengthToParse: 1024 * 1024, maxHeadSize: 1024 * 1024, maxChildNodes: 1000 };
-const PARSE_TIMEOUT_MS = 15_000;
 
 type Slot =
   | { removed: false; fileName: string; contentType: string; content: Buffer; contentId?: string; contentLocation?: string; inline: boolean }
@@ -221,7 +218,7 @@ function slotOf(a: DraftAttachmentAdd): Slot {
 
 /** The draft as it is stored: the fields from the row, Bcc and the attachment slots from the MIME. */
 async function readDraft(message: StoredMessage, raw: Buffer): Promise<DraftState> {
-  const mail = await parseWithTimeout(raw);
+  const mail = await reparseStored(raw);
   const slots: Slot[] = mail.attachments.map((a): Slot => {
     const contentType = (a.contentType || 'application/octet-stream').toLowerCase();
     if (contentType === REMOVED_TYPE) return { removed: true };
@@ -281,22 +278,3 @@ async function compose(p: Principal, state: DraftState, opts: { forSending: bool
   return node.build();
 }
 
-async function parseWithTimeout(raw: Buffer): Promise<ParsedMail> {
-  const input = Readable.from((function* () {
-    for (let i = 0; i < raw.length; i += 64 * 1024) yield raw.subarray(i, i + 64 * 1024);
-  })(), { objectMode: false });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      input.destroy(new Error('timeout'));
-      reject(new Error(`mailparser gave up after ${PARSE_TIMEOUT_MS} ms`));
-    }, PARSE_TIMEOUT_MS);
-  });
-  const parsing = simpleParser(input, { keepCidLinks: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true, checksumAlgo: false, ...PARSE_LIMITS });
-  parsing.catch(() => undefined);
-  try {
-    return await Promise.race([parsing, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

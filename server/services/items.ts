@@ -1,7 +1,7 @@
 // The ItemsPort over the store: attachment bytes, moves, emptying folders and folder changes. Every
 // change is announced through the folder events so held Pings and Syncs wake.
-import { Readable } from 'node:stream';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import { reparseStored } from '../mail/reparse.js';
+import type { ParsedMail } from 'mailparser';
 import type { Principal } from '../../eas/backend.js';
 import type {
   AttachmentContent, AttachmentsOutcome, ConversationMoveOutcome, EmptyFolderOutcome, FolderChangeOutcome,
@@ -11,8 +11,6 @@ import { FolderType, isSpecialFolder, MAIL_FOLDER_TYPES, sameFolderName, type Fo
 import type { ServiceDeps } from './deps.js';
 
 /** Mailparser's limits as the mail flow used them, so a re-parse lists the attachments at the same positions. */
-const PARSE_LIMITS = { maxHtmlLengthToParse: 1024 * 1024, maxHeadSize: 1024 * 1024, maxChildNodes: 1000 };
-const PARSE_TIMEOUT_MS = 15_000;
 
 /** Folders whose mail a conversation move leaves alone: what the user wrote, and what is being sent. */
 const CONVERSATION_MOVE_SKIPS: ReadonlySet<number> = new Set([FolderType.SentItems, FolderType.Outbox, FolderType.Drafts]);
@@ -41,7 +39,7 @@ export class ItemsService implements ItemsPort {
     if (!raw) return { kind: 'not-found' };
     let mail: ParsedMail;
     try {
-      mail = await parseWithTimeout(raw);
+      mail = await reparseStored(raw);
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       this.deps.log({ level: 'warn', msg: 'attachment re-parse failed', messageId, reason });
@@ -150,25 +148,3 @@ export class ItemsService implements ItemsPort {
   }
 }
 
-/** Parses a stored message again, in chunks so that a timeout can stop mailparser. */
-async function parseWithTimeout(raw: Buffer): Promise<ParsedMail> {
-  const input = Readable.from((function* () {
-    for (let i = 0; i < raw.length; i += 64 * 1024) yield raw.subarray(i, i + 64 * 1024);
-  })(), { objectMode: false });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      input.destroy(new Error('timeout'));
-      reject(new Error(`mailparser gave up after ${PARSE_TIMEOUT_MS} ms`));
-    }, PARSE_TIMEOUT_MS);
-  });
-  const parsing = simpleParser(input, {
-    keepCidLinks: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true, checksumAlgo: false, ...PARSE_LIMITS,
-  });
-  parsing.catch(() => undefined);
-  try {
-    return await Promise.race([parsing, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
