@@ -139,7 +139,10 @@ describe('end to end: S/MIME gateway on SMTP ingress', function () {
   describe('policy: the organisation tags, the sales group requires signing', () => {
     let server: ServerProcess;
     before(async () => {
-      server = await startServerProcess({ fixtures: demoWithPolicy({ mode: 'tag', groups: { 'sales@contoso.test': { mode: 'require-signed' } } }) });
+      server = await startServerProcess({ fixtures: demoWithPolicy({
+        mode: 'tag', groups: { 'sales@contoso.test': { mode: 'require-signed' } },
+        signedAlgorithm: 1, encryptionAlgorithm: 2, algorithmNegotiation: 2, allowSoftCerts: false,
+      }) });
     });
     after(async () => { await server?.stop(); });
 
@@ -176,6 +179,12 @@ describe('end to end: S/MIME gateway on SMTP ingress', function () {
       assert.equal(a.get('RequireSignedSMIMEMessages'), '1');
       assert.equal(c.get('RequireSignedSMIMEMessages'), '0');
       assert.equal(a.get('RequireEncryptedSMIMEMessages'), '0');
+      for (const p of [a, c]) {
+        assert.equal(p.get('RequireSignedSMIMEAlgorithm'), '1');
+        assert.equal(p.get('RequireEncryptionSMIMEAlgorithm'), '2');
+        assert.equal(p.get('AllowSMIMEEncryptionAlgorithmNegotiation'), '2');
+        assert.equal(p.get('AllowSMIMESoftCerts'), '0');
+      }
     });
   });
 
