@@ -21,6 +21,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger(config.logFormat);
+  // Listening before start-up returns: a signal that comes in between must stop the server, not
+  // kill the process with Node's default handler.
+  let stopSignal: string | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (signal: string): void => {
+    if (stopSignal) return;
+    stopSignal = signal;
+    wake?.();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   let server;
   try {
     server = await startServer(config, log);
@@ -41,14 +52,8 @@ async function main(): Promise<number> {
     process.stderr.write(`easmime: start-up failed: ${err.stack ?? String(e)}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log({ msg: `received ${signal}, stopping` });
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  if (!stopSignal) await new Promise<void>((resolve) => { wake = resolve; });
+  log({ msg: `received ${stopSignal}, stopping` });
   const force = setTimeout(() => {
     process.stderr.write('easmime: shutdown took longer than 10 s, exiting\n');
     process.exit(1);
