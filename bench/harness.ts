@@ -32,16 +32,45 @@ export async function opsPerSecond(fn: () => unknown | Promise<unknown>, ms = 15
   return (n * 1000) / (now - start);
 }
 
+/**
+ * Measures two functions in alternating rounds, so that a neighbour's burst of load on a shared
+ * machine hits both alike; returns the median rate of each and the median of the per-round ratios.
+ */
+export async function compareInterleaved(fn: () => unknown | Promise<unknown>, baseline: () => unknown | Promise<unknown>,
+  o: { rounds?: number; ms?: number } = {}): Promise<{ value: number; baseline: number; ratio: number }> {
+  const rounds = o.rounds ?? 7;
+  const ms = o.ms ?? 500;
+  const values: number[] = [];
+  const bases: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const v = await opsPerSecond(fn, ms);
+    const b = await opsPerSecond(baseline, ms);
+    values.push(v);
+    bases.push(b);
+    ratios.push(v / b);
+  }
+  const median = (l: number[]): number => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)]!;
+  return { value: median(values), baseline: median(bases), ratio: median(ratios) };
+}
+
+function fmt(v: number | undefined, unit: string): string {
+  if (v === undefined) return '';
+  if (!Number.isFinite(v)) return 'n/a';
+  return `${v.toFixed(Math.abs(v) < 10 ? 2 : 0)} ${unit}`;
+}
+
 export function printTable(figures: Figure[]): void {
   const rows = figures.map((f) => [
     f.name,
-    `${f.value.toFixed(f.value < 10 ? 2 : 0)} ${f.unit}`,
-    f.baseline === undefined ? '' : `${f.baseline.toFixed(f.baseline < 10 ? 2 : 0)} ${f.unit}`,
-    f.ratio === undefined ? '' : f.ratio.toFixed(2),
+    fmt(f.value, f.unit),
+    fmt(f.baseline, f.unit),
+    f.ratio === undefined || !Number.isFinite(f.ratio) ? '' : f.ratio.toFixed(2),
     f.target ?? '',
     f.pass === undefined ? '' : f.pass ? 'ok' : 'BELOW',
+    f.note ?? '',
   ]);
-  const head = ['benchmark', 'value', 'baseline', 'ratio', 'target', ''];
+  const head = ['benchmark', 'value', 'baseline', 'ratio', 'target', '', 'note'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`);

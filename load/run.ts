@@ -1,0 +1,226 @@
+// `npm run load`: N simulated devices sync and Ping against the real server (a child process) while
+// SMTP delivers, for a given time. Each device holds a Ping on its Inbox, syncs when woken, and now
+// and then marks a message read. At the end every device catches up and must hold exactly the
+// messages its user was sent: nothing lost, nothing twice. Prints errors, latencies and the
+// server's memory; writes .bench/load.json; exits 1 on any error.
+//
+//   npm run load -- [--devices 200] [--seconds 60] [--rate 20] [--devices-per-user 2]
+import { setMaxListeners } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ns } from '../eas/wbxml/ns.js';
+import { child, childrenOf, childText } from '../eas/wbxml/tree.js';
+import { busyAgent, easRequest, enrol, heldAgent, inParallel, percentile, sleep, type Device } from '../bench/support/eas-http.js';
+import { rssBytes, startBenchServer, writeOrganisation } from '../bench/support/server.js';
+import { SmtpClient } from '../test/support/smtp-client.js';
+
+const A = ns('AirSync');
+const E = ns('Email');
+const P = ns('Ping');
+const DOMAIN = 'load.test';
+
+interface Options { devices: number; seconds: number; rate: number; devicesPerUser: number; smtpConnections: number }
+
+function readOptions(argv: string[]): Options {
+  const o: Options = { devices: 200, seconds: 60, rate: 20, devicesPerUser: 2, smtpConnections: 2 };
+  const names: Record<string, keyof Options> = { '--devices': 'devices', '--seconds': 'seconds', '--rate': 'rate', '--devices-per-user': 'devicesPerUser', '--smtp-connections': 'smtpConnections' };
+  for (let i = 0; i < argv.length; i++) {
+    const key = names[argv[i]!];
+    const value = Number(argv[i + 1]);
+    if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    o[key] = value;
+    i++;
+  }
+  return o;
+}
+
+const say = (m: string): void => { process.stderr.write(`[load] ${m}\n`); };
+
+class Tally {
+  readonly errors = new Map<string, number>();
+  readonly latencies = new Map<string, number[]>();
+  readonly counts = new Map<string, number>();
+  error(kind: string, detail?: string): void {
+    const n = (this.errors.get(kind) ?? 0) + 1;
+    this.errors.set(kind, n);
+    if (n <= 3) say(`error: ${kind}${detail ? `: ${detail}` : ''}`);
+  }
+  time(kind: string, ms: number): void {
+    let l = this.latencies.get(kind);
+    if (!l) this.latencies.set(kind, l = []);
+    l.push(ms);
+  }
+  count(kind: string, n = 1): void { this.counts.set(kind, (this.counts.get(kind) ?? 0) + n); }
+  totalErrors(): number { return [...this.errors.values()].reduce((a, b) => a + b, 0); }
+}
+
+interface SimDevice extends Device {
+  inbox: string;
+  key: string;
+  held: Set<string>;
+  /** Deliveries to this device's user it had been told about when its last Sync started. */
+  seenDeliveries: number;
+}
+
+async function main(): Promise<number> {
+  const o = readOptions(process.argv.slice(2));
+  const users = Math.ceil(o.devices / o.devicesPerUser);
+  const tally = new Tally();
+  const fixtures = writeOrganisation({ name: 'Load scenario', domain: DOMAIN, users: Array.from({ length: users }, (_, i) => ({ address: `user${i}@${DOMAIN}`, password: 'load' })) });
+  say(`starting the server: ${users} users`);
+  const server = await startBenchServer({ fixtures, openFiles: o.devices * 2 + 4096 });
+  const memory: number[] = [];
+  const sampler = setInterval(() => { try { memory.push(rssBytes(server.pid)); } catch { /* exiting */ } }, 1000);
+  const deliveries: number[][] = Array.from({ length: users }, () => []);
+  const accepted = new Array<number>(users).fill(0);
+  const stopAll = new AbortController();
+  // Every held Ping listens for the end of the run.
+  setMaxListeners(0, stopAll.signal);
+  try {
+    say(`enrolling ${o.devices} devices`);
+    const devices = await inParallel(o.devices, 16, async (i): Promise<SimDevice> => {
+      const d: Device = { user: `user${i % users}@${DOMAIN}`, password: 'load', deviceId: `Load${i}`, version: '16.1', folders: new Map() };
+      await enrol(server.httpPort, d);
+      return { ...d, inbox: d.folders.get('Inbox')!, key: '0', held: new Set(), seenDeliveries: 0 };
+    });
+    memory.push(rssBytes(server.pid));
+
+    /** One Sync round to the end of MoreAvailable; Adds and Deletes applied to the device's set. */
+    const syncToEnd = async (d: SimDevice, userIndex: number, markRead: boolean): Promise<void> => {
+      d.seenDeliveries = deliveries[userIndex]!.length;
+      for (;;) {
+        const started = performance.now();
+        const change = markRead && d.held.size > 0 ? [...d.held][Math.floor(Math.random() * d.held.size)]! : undefined;
+        markRead = false;
+        const r = await easRequest(server.httpPort, d, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', d.key), A('CollectionId', d.inbox),
+          d.key !== '0' && A('WindowSize', 100),
+          change !== undefined && A('Commands', A('Change', A('ServerId', change), A('ApplicationData', E('Read', 1))))))), { agent: busyAgent });
+        tally.time('Sync', performance.now() - started);
+        tally.count('Sync requests');
+        const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection');
+        const status = childText(col, 'AirSync:Status');
+        if (r.status !== 200 || status !== '1') {
+          tally.error(`Sync HTTP ${r.status} Status ${status ?? '-'}`, r.reason);
+          d.key = '0';
+          d.held.clear();
+          continue;
+        }
+        d.key = childText(col, 'AirSync:SyncKey')!;
+        for (const add of childrenOf(child(col, 'AirSync:Commands'), 'AirSync:Add')) {
+          const id = childText(add, 'AirSync:ServerId')!;
+          if (d.held.has(id)) tally.error('item added twice', `${d.deviceId} ${id}`);
+          d.held.add(id);
+          tally.count('items received');
+        }
+        for (const del of childrenOf(child(col, 'AirSync:Commands'), 'AirSync:Delete')) d.held.delete(childText(del, 'AirSync:ServerId')!);
+        if (!child(col, 'AirSync:MoreAvailable')) return;
+      }
+    };
+
+    const deadline = Date.now() + o.seconds * 1000;
+    say(`running for ${o.seconds} s: ${o.devices} devices, SMTP at ${o.rate} messages/s over ${o.smtpConnections} connections`);
+    const deviceLoop = async (d: SimDevice, i: number): Promise<void> => {
+      const userIndex = i % users;
+      await syncToEnd(d, userIndex, false);
+      let rounds = 0;
+      while (Date.now() < deadline && !stopAll.signal.aborted) {
+        let r;
+        try {
+          r = await easRequest(server.httpPort, d, 'Ping', P('Ping', P('HeartbeatInterval', '60'), P('Folders', P('Folder', P('Id', d.inbox), P('Class', 'Email')))),
+            { agent: heldAgent, policyKey: null, signal: stopAll.signal });
+        } catch (e) {
+          if (stopAll.signal.aborted) return;
+          tally.error('Ping failed', (e as Error).message);
+          continue;
+        }
+        tally.count('Pings');
+        const status = childText(r.body, 'Ping:Status');
+        if (status === '2') {
+          const pending = deliveries[userIndex]!;
+          if (pending.length > d.seenDeliveries) tally.time('wake-up after SMTP', Date.now() - pending[d.seenDeliveries]!);
+          await syncToEnd(d, userIndex, ++rounds % 5 === 0);
+        } else if (status !== '1') {
+          tally.error(`Ping HTTP ${r.status} Status ${status ?? '-'}`, r.reason);
+          await sleep(1000);
+        }
+      }
+    };
+    const smtpLoop = async (): Promise<void> => {
+      const clients = await Promise.all(Array.from({ length: o.smtpConnections }, () => SmtpClient.connect(server.smtpPort)));
+      const interval = 1000 / o.rate;
+      let n = 0;
+      const t0 = Date.now();
+      await Promise.all(clients.map(async (c, ci) => {
+        for (let k = ci; Date.now() < deadline; k += clients.length) {
+          const due = t0 + k * interval;
+          if (due > Date.now()) await sleep(due - Date.now());
+          if (Date.now() >= deadline) break;
+          const u = Math.floor(Math.random() * users);
+          const id = n++;
+          const sentAt = Date.now();
+          deliveries[u]!.push(sentAt);
+          try {
+            await c.send('sender@elsewhere.test', [`user${u}@${DOMAIN}`], Buffer.from(
+              `From: sender@elsewhere.test\r\nTo: user${u}@${DOMAIN}\r\nSubject: load ${id}\r\nMessage-ID: <load-${id}@elsewhere.test>\r\nContent-Type: text/plain\r\n\r\n${'Load test message.\r\n'.repeat(10)}`));
+            accepted[u]!++;
+            tally.time('SMTP', Date.now() - sentAt);
+            tally.count('messages delivered');
+          } catch (e) {
+            tally.error('SMTP refused', (e as Error).message);
+          }
+        }
+      }));
+      await Promise.all(clients.map((c) => c.quit()));
+    };
+    const progressTimer = setInterval(() => {
+      say(`${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s left: ${tally.counts.get('messages delivered') ?? 0} delivered, ${tally.counts.get('Sync requests') ?? 0} Syncs, ${tally.totalErrors()} errors, RSS ${((memory[memory.length - 1] ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+    }, 10_000);
+    const smtpDone = smtpLoop();
+    const loops = devices.map((d, i) => deviceLoop(d, i).catch((e: unknown) => tally.error('device loop failed', (e as Error).message)));
+    await smtpDone;
+    // Deliveries are over: end the held Pings and let every device catch up once more.
+    await sleep(500);
+    stopAll.abort();
+    await Promise.all(loops);
+    clearInterval(progressTimer);
+    say('final catch-up: every device must hold exactly what its user was sent');
+    await inParallel(devices.length, 16, async (i) => {
+      const d = devices[i]!;
+      await syncToEnd(d, i % users, false);
+      const expected = accepted[i % users]!;
+      if (d.held.size !== expected) tally.error(d.held.size < expected ? 'messages missing on a device' : 'extra messages on a device', `${d.deviceId}: ${d.held.size} of ${expected}`);
+    });
+    memory.push(rssBytes(server.pid));
+  } finally {
+    clearInterval(sampler);
+    await server.dispose();
+  }
+
+  const rows: Array<[string, string]> = [
+    ['devices', String(o.devices)], ['users', String(users)], ['seconds', String(o.seconds)],
+    ...[...tally.counts].map(([k, v]): [string, string] => [k, String(v)]),
+    ...[...tally.latencies].map(([k, l]): [string, string] => {
+      l.sort((a, b) => a - b);
+      return [`${k} latency p50 / p99 / max`, `${percentile(l, 50).toFixed(1)} / ${percentile(l, 99).toFixed(1)} / ${l[l.length - 1]!.toFixed(1)} ms (${l.length})`];
+    }),
+    ['server RSS start / max / end', `${(memory[0]! / 2 ** 20).toFixed(0)} / ${(Math.max(...memory) / 2 ** 20).toFixed(0)} / ${(memory[memory.length - 1]! / 2 ** 20).toFixed(0)} MiB`],
+    ['errors', String(tally.totalErrors())],
+    ...[...tally.errors].map(([k, v]): [string, string] => [`  ${k}`, String(v)]),
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  const out = path.resolve('.bench', 'load.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(), options: o,
+    counts: Object.fromEntries(tally.counts), errors: Object.fromEntries(tally.errors),
+    latencies: Object.fromEntries([...tally.latencies].map(([k, l]) => [k, { n: l.length, p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] }])),
+    rss: { start: memory[0], max: Math.max(...memory), end: memory[memory.length - 1] } }, null, 2) + '\n');
+  say(`results written to ${out}`);
+  return tally.totalErrors() === 0 ? 0 : 1;
+}
+
+main().then((code) => { process.exitCode = code; }, (e: unknown) => {
+  process.stderr.write(`load: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exitCode = 1;
+});
