@@ -5,10 +5,14 @@ import type { Store } from '../store/index.js';
 
 const cache = new WeakMap<Store, { stamp: string; trust: TrustStore }>();
 
+/**
+ * Anchors and certificates are only ever added (never changed or removed), so the highest row ids
+ * say whether anything is new: two rowid look-ups, whatever the size of the organisation.
+ */
 function stampOf(store: Store): string {
-  const a = store.db.prepare('SELECT count(*) AS n, coalesce(max(id), 0) AS m FROM trust_anchors').get() as { n: number; m: number };
-  const c = store.db.prepare('SELECT count(*) AS n, coalesce(max(id), 0) AS m FROM certificates').get() as { n: number; m: number };
-  return `${a.n}:${a.m}:${c.n}:${c.m}`;
+  const a = store.db.prepare('SELECT max(id) AS m FROM trust_anchors').get() as { m: number | null };
+  const c = store.db.prepare('SELECT max(id) AS m FROM certificates').get() as { m: number | null };
+  return `${a.m ?? 0}:${c.m ?? 0}`;
 }
 
 /** The organisation's trust store: its roots, intermediates and CRLs, and the certificates it knows (to find signers). */
