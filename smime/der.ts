@@ -261,7 +261,6 @@ export function namedBits(buf: Uint8Array, node: DerNode): number {
 
 /** UTCTime or GeneralizedTime as a Date (UTC). */
 export function time(buf: Uint8Array, node: DerNode): Date {
-  const text = Buffer.from(buf.buffer, buf.byteOffset + node.contentStart, node.contentEnd - node.contentStart).toString('latin1');
   const n = node.contentEnd - node.contentStart;
   // Fast path for the forms RFC 5280 and CMS require: YYMMDDHHMMSSZ and YYYYMMDDHHMMSSZ.
   if (((node.tag === TAG.UTC_TIME && n === 13) || (node.tag === TAG.GENERALIZED_TIME && n === 15)) && buf[node.contentEnd - 1] === 0x5a) {
@@ -278,6 +277,7 @@ export function time(buf: Uint8Array, node: DerNode): Date {
       return new Date(Date.UTC(year, mo - 1, day, h, mi, sec));
     }
   }
+  const text = Buffer.from(buf.buffer, buf.byteOffset + node.contentStart, n).toString('latin1');
   let m: RegExpExecArray | null;
   if (node.tag === TAG.UTC_TIME) {
     m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})$/.exec(text);
@@ -367,15 +367,49 @@ export function encode(tag: number, value: Uint8Array): Buffer {
  */
 export function toDefinite(buf: Uint8Array, node: DerNode, newTag = node.tag, depth = 0): Buffer {
   if (depth > MAX_DER_DEPTH) throw new DerError('nesting too deep');
-  if (!hasIndefinite(buf, node, depth)) {
+  if ((!node.indefinite && plainDefinite(buf, node.contentStart, node.contentEnd, node.constructed, depth)) || !hasIndefinite(buf, node, depth)) {
     if (newTag === node.tag) return bytes(buf, node);
-    const out = Buffer.from(bytes(buf, node));
+    const out = Buffer.allocUnsafe(node.end - node.start);
+    out.set(buf.subarray(node.start, node.end));
     out[0] = newTag;
     return out;
   }
   if (!node.constructed) return encode(newTag, content(buf, node));
   const parts = children(buf, node, depth).map((c) => toDefinite(buf, c, c.tag, depth + 1));
   return encode(newTag, Buffer.concat(parts));
+}
+
+/**
+ * True when the content is a well-formed run of definite-length elements all
+ * the way down (low tag numbers only), walked without building nodes. False
+ * means "not sure": the caller then takes the thorough path, which also
+ * produces the precise error for a broken encoding.
+ */
+function plainDefinite(buf: Uint8Array, start: number, end: number, constructed: boolean, depth: number): boolean {
+  if (!constructed) return true;
+  if (depth >= MAX_DER_DEPTH) return false;
+  let p = start;
+  while (p < end) {
+    if (p + 2 > end) return false;
+    const tag = buf[p]!;
+    if ((tag & 0x1f) === 0x1f) return false;
+    let first = buf[p + 1]!;
+    let q = p + 2;
+    let length: number;
+    if (first < 0x80) length = first;
+    else {
+      first &= 0x7f;
+      if (first === 0 || first > 4 || q + first > end) return false;
+      length = 0;
+      for (let k = 0; k < first; k++) length = length * 256 + buf[q + k]!;
+      q += first;
+    }
+    const next = q + length;
+    if (next > end) return false;
+    if ((tag & 0x20) !== 0 && !plainDefinite(buf, q, next, true, depth + 1)) return false;
+    p = next;
+  }
+  return true;
 }
 
 function hasIndefinite(buf: Uint8Array, node: DerNode, depth: number): boolean {

@@ -29,8 +29,21 @@ export function findHeaderEnd(buf: Uint8Array, maxHeaderBytes = DEFAULT_MAX_HEAD
   if (buf[0] === CR && buf[1] === LF) return { headerEnd: 0, bodyStart: 2, terminated: true };
   // Native searches over a bounded window: no per-line JavaScript work.
   const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, maxHeaderBytes + 3));
-  const lf = head.indexOf(LF_LF);
-  const crlf = head.indexOf(LF_CRLF);
+  // Look first for the separator the first line's ending suggests, then for the
+  // other one only before it: searching blindly for the other style would scan
+  // the whole message (a CRLF message holds no LF LF at all).
+  const firstLf = head.indexOf(LF);
+  const crlfFirst = firstLf > 0 && head[firstLf - 1] === CR;
+  let lf: number;
+  let crlf: number;
+  if (crlfFirst) {
+    crlf = head.indexOf(LF_CRLF);
+    // Backwards from just before it: usually finds nothing, and then there is nothing earlier either.
+    lf = crlf < 0 ? head.indexOf(LF_LF) : crlf > 0 && head.lastIndexOf(LF_LF, crlf - 1) >= 0 ? head.indexOf(LF_LF) : -1;
+  } else {
+    lf = head.indexOf(LF_LF);
+    crlf = lf < 0 ? head.indexOf(LF_CRLF) : lf > 0 && head.lastIndexOf(LF_CRLF, lf - 1) >= 0 ? head.indexOf(LF_CRLF) : -1;
+  }
   if (lf >= 0 && (crlf < 0 || lf < crlf)) return { headerEnd: lf + 1, bodyStart: lf + 2, terminated: true };
   if (crlf >= 0) return { headerEnd: crlf + 1, bodyStart: crlf + 3, terminated: true };
   if (buf.length > maxHeaderBytes) return null;
@@ -114,13 +127,13 @@ export function parseStructuredValue(input: string): StructuredValue {
   const segments = splitParams(stripComments(input));
   const value = (segments.shift() ?? '').trim().toLowerCase();
   const plain = new Map<string, string>();
-  const extended = new Map<string, Array<{ index: number; encoded: boolean; text: string }>>();
+  let extended: Map<string, Array<{ index: number; encoded: boolean; text: string }>> | null = null;
   for (const seg of segments) {
     const eq = seg.indexOf('=');
     if (eq <= 0) continue;
     const rawName = seg.slice(0, eq).trim().toLowerCase();
     const text = unquote(seg.slice(eq + 1).trim());
-    const m = /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(rawName);
+    const m = rawName.includes('*') ? /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(rawName) : null;
     if (!m) {
       if (!plain.has(rawName)) plain.set(rawName, text);
       continue;
@@ -128,10 +141,12 @@ export function parseStructuredValue(input: string): StructuredValue {
     const base = m[1]!;
     const index = m[2] === undefined ? 0 : Number(m[2]);
     const encoded = m[2] === undefined ? true : m[3] === '*';
+    extended ??= new Map();
     let list = extended.get(base);
     if (!list) extended.set(base, (list = []));
     list.push({ index, encoded, text });
   }
+  if (!extended) return { value, params: plain };
   const params = new Map(plain);
   for (const [name, pieces] of extended) params.set(name, joinRfc2231(pieces));
   return { value, params };
@@ -166,19 +181,37 @@ function stripComments(s: string): string {
 }
 
 function splitParams(s: string): string[] {
+  // Hops from separator to quote with native searches rather than a loop over every character.
   const out: string[] = [];
   let start = 0;
-  let inQuote = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === '\\' && inQuote) {
-      i++;
-    } else if (c === '"') {
-      inQuote = !inQuote;
-    } else if (c === ';' && !inQuote) {
-      out.push(s.slice(start, i));
-      start = i + 1;
+  let i = 0;
+  for (;;) {
+    const semi = s.indexOf(';', i);
+    const quote = s.indexOf('"', i);
+    if (quote >= 0 && (semi < 0 || quote < semi)) {
+      // Skip the quoted string; a backslash in it escapes the next character.
+      let j = quote + 1;
+      let closed = false;
+      for (;;) {
+        const q = s.indexOf('"', j);
+        const bs = s.indexOf('\\', j);
+        if (bs >= 0 && (q < 0 || bs < q)) {
+          j = bs + 2;
+          continue;
+        }
+        if (q >= 0) {
+          j = q + 1;
+          closed = true;
+        }
+        break;
+      }
+      if (!closed) break;
+      i = j;
+      continue;
     }
+    if (semi < 0) break;
+    out.push(s.slice(start, semi));
+    start = i = semi + 1;
   }
   out.push(s.slice(start));
   return out;
@@ -186,6 +219,10 @@ function splitParams(s: string): string[] {
 
 function unquote(s: string): string {
   if (!s.startsWith('"')) return s.trim();
+  const close = s.indexOf('"', 1);
+  const escape = s.indexOf('\\', 1);
+  // The usual quoted string has no backslash before its closing quote: one slice.
+  if (escape < 0 || (close >= 0 && escape > close)) return close < 0 ? s.slice(1) : s.slice(1, close);
   let out = '';
   for (let i = 1; i < s.length; i++) {
     const c = s[i]!;
@@ -270,20 +307,19 @@ export interface ScanBudget {
  */
 export function splitMultipart(body: Uint8Array, boundary: string, maxParts = 1000, budget?: ScanBudget): MultipartBody {
   const result: MultipartBody = { parts: [], closed: false, truncated: false };
-  const iter = multipartParts(body, boundary, budget);
-  for (;;) {
-    const next = iter.next();
-    if (next.done) {
-      result.closed = next.value.closed;
-      result.truncated = next.value.truncated;
-      return result;
-    }
+  if (!boundary || boundary.length > 200) return result;
+  // A plain loop over the scanner: this runs for every signed message, and a generator costs more.
+  const scanner = new PartScanner(body, boundary, budget ?? { candidates: 10_000, bytes: Infinity });
+  for (let part = scanner.next(); part; part = scanner.next()) {
     if (result.parts.length >= maxParts) {
       result.truncated = true;
       return result;
     }
-    result.parts.push(next.value);
+    result.parts.push(part);
   }
+  result.closed = scanner.result!.closed;
+  result.truncated = scanner.result!.truncated;
+  return result;
 }
 
 /**
@@ -296,34 +332,75 @@ export function* multipartParts(
   budget: ScanBudget = { candidates: 10_000, bytes: Infinity },
 ): Generator<BodyPart, { closed: boolean; truncated: boolean }, void> {
   if (!boundary || boundary.length > 200) return { closed: false, truncated: false };
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.length);
-  const delim = Buffer.from('--' + boundary, 'latin1');
-  // The scan itself is native (indexOf); budget counts what it costs.
-  const find = (from: number): number => {
-    const at = buf.indexOf(delim, from);
-    budget.bytes -= (at < 0 ? buf.length : at + delim.length) - from;
-    return at;
-  };
-  let partStart = -1;
-  let at = find(0);
-  while (at >= 0) {
-    if (--budget.candidates < 0 || budget.bytes < 0) return { closed: false, truncated: true };
-    const lineEnd = at === 0 || buf[at - 1] === LF ? delimiterLineEnd(buf, at + delim.length) : null;
-    if (lineEnd === null) {
-      at = find(at + 1);
-      continue;
-    }
-    if (partStart >= 0) {
-      const end = at >= 2 && buf[at - 2] === CR ? at - 2 : at > 0 ? at - 1 : at;
-      yield { start: partStart, end: Math.max(partStart, end) };
-    }
-    if (lineEnd.close) return { closed: true, truncated: false };
-    partStart = lineEnd.next;
-    at = find(lineEnd.next);
+  const scanner = new PartScanner(body, boundary, budget);
+  for (let part = scanner.next(); part; part = scanner.next()) yield part;
+  return scanner.result!;
+}
+
+/**
+ * The delimiter scan behind both: `next()` returns the next part, or null
+ * once `result` is set. Like a generator it scans no further than the part it
+ * returns; what follows that part's delimiter is looked at on the next call.
+ */
+class PartScanner {
+  result: { closed: boolean; truncated: boolean } | null = null;
+  private readonly buf: Buffer;
+  private readonly delim: Buffer;
+  private partStart = -1;
+  private at: number;
+  /** The delimiter line that ended the part last returned. */
+  private pending: { close: boolean; next: number } | null = null;
+
+  constructor(body: Uint8Array, boundary: string, private readonly budget: ScanBudget) {
+    this.buf = Buffer.from(body.buffer, body.byteOffset, body.length);
+    this.delim = Buffer.from('--' + boundary, 'latin1');
+    this.at = findDelimiter(this.buf, this.delim, 0, budget);
   }
-  if (budget.bytes < 0) return { closed: false, truncated: true };
-  if (partStart >= 0 && partStart <= buf.length) yield { start: partStart, end: buf.length };
-  return { closed: false, truncated: false };
+
+  next(): BodyPart | null {
+    if (this.result) return null;
+    const { buf, delim, budget } = this;
+    if (this.pending) {
+      const after = this.pending;
+      this.pending = null;
+      if (after.close) return this.done(true, false);
+      this.partStart = after.next;
+      this.at = findDelimiter(buf, delim, after.next, budget);
+    }
+    while (this.at >= 0) {
+      if (--budget.candidates < 0 || budget.bytes < 0) return this.done(false, true);
+      const at = this.at;
+      const lineEnd = at === 0 || buf[at - 1] === LF ? delimiterLineEnd(buf, at + delim.length) : null;
+      if (lineEnd === null) {
+        this.at = findDelimiter(buf, delim, at + 1, budget);
+        continue;
+      }
+      if (this.partStart >= 0) {
+        const end = at >= 2 && buf[at - 2] === CR ? at - 2 : at > 0 ? at - 1 : at;
+        this.pending = lineEnd;
+        return { start: this.partStart, end: Math.max(this.partStart, end) };
+      }
+      if (lineEnd.close) return this.done(true, false);
+      this.partStart = lineEnd.next;
+      this.at = findDelimiter(buf, delim, lineEnd.next, budget);
+    }
+    if (budget.bytes < 0) return this.done(false, true);
+    this.result = { closed: false, truncated: false };
+    if (this.partStart >= 0 && this.partStart <= buf.length) return { start: this.partStart, end: buf.length };
+    return null;
+  }
+
+  private done(closed: boolean, truncated: boolean): null {
+    this.result = { closed, truncated };
+    return null;
+  }
+}
+
+/** The scan itself is native (indexOf); the budget counts what it costs. */
+function findDelimiter(buf: Buffer, delim: Buffer, from: number, budget: ScanBudget): number {
+  const at = buf.indexOf(delim, from);
+  budget.bytes -= (at < 0 ? buf.length : at + delim.length) - from;
+  return at;
 }
 
 function delimiterLineEnd(body: Uint8Array, p: number): { close: boolean; next: number } | null {

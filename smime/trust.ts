@@ -259,11 +259,10 @@ export class TrustStore {
     const { chain, memo } = built;
     // Copies: cached problems must not be changed through a caller's result.
     const problems: PathProblem[] = built.problems.map((p) => ({ ...p }));
-    const add = problemAdder(problems);
 
     // Weak signature algorithms on the links relied on (never the anchor's self-signature).
     memo.sha1Links ??= chain.slice(0, -1).flatMap((c, i) => (this.schemeOf(c)?.hash === 'sha1' ? [i] : []));
-    for (const i of memo.sha1Links) add('weak-algorithm', opts.allowSha1 !== false ? 'warning' : 'error', `${label(chain[i]!, i)} is signed with SHA-1`, i);
+    for (const i of memo.sha1Links) addProblem(problems, 'weak-algorithm', opts.allowSha1 !== false ? 'warning' : 'error', `${label(chain[i]!, i)} is signed with SHA-1`, i);
 
     let chainCheck: Check;
     if (!built.anchored) chainCheck = { status: 'fail', detail: built.problems.find((p) => p.reason === 'untrusted-root' || p.reason === 'chain-invalid')?.detail ?? 'no path to a trusted root' };
@@ -292,7 +291,7 @@ export class TrustStore {
     else if (chain.length === 1) revocation = { status: 'skipped', detail: 'the certificate is itself a trust anchor' };
     else {
       const evidence = extraCrls.length === 0 ? (memo.revocation ??= this.revocationEvidence(chain, [])) : this.revocationEvidence(chain, extraCrls);
-      revocation = revocationAt(evidence, opts.at, opts.revocationUnknown ?? 'warn', add);
+      revocation = revocationAt(evidence, opts.at, opts.revocationUnknown ?? 'warn', problems);
     }
 
     return { chain: chain.slice(), anchored: built.anchored, checks: { chain: chainCheck, validityAtSigning, validityNow, keyUsage: purpose.keyUsage, extendedKeyUsage: purpose.extendedKeyUsage, revocation }, problems };
@@ -549,8 +548,6 @@ interface SearchState {
   extraBySubject: Map<string, Certificate[]>;
 }
 
-type AddProblem = (reason: SmimeReason, severity: Severity, detail: string, chainIndex?: number) => void;
-
 const certIds = new WeakMap<Certificate, number>();
 let nextCertId = 1;
 
@@ -561,10 +558,9 @@ function idOf(c: Certificate): number {
   return id;
 }
 
-function problemAdder(problems: PathProblem[]): AddProblem {
-  return function add(reason, severity, detail, chainIndex) {
-    problems.push(chainIndex === undefined ? { reason, severity, detail } : { reason, severity, detail, chainIndex });
-  };
+/** A module-level function, not a closure made per evaluation: evaluations are the hot path of a warm store. */
+function addProblem(problems: PathProblem[], reason: SmimeReason, severity: Severity, detail: string, chainIndex?: number): void {
+  problems.push(chainIndex === undefined ? { reason, severity, detail } : { reason, severity, detail, chainIndex });
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -624,7 +620,7 @@ function purposeChecks(leaf: Certificate, purpose: Purpose): PurposeResult {
 }
 
 /** Revocation status at a moment, from evidence worked out beforehand. */
-function revocationAt(evidence: LinkEvidence[], at: Date, unknownPolicy: 'warn' | 'fail', add: AddProblem): Check {
+function revocationAt(evidence: LinkEvidence[], at: Date, unknownPolicy: 'warn' | 'fail', problems: PathProblem[]): Check {
   const t = at.getTime();
   let revoked: string[] | null = null;
   let unknown: string[] | null = null;
@@ -635,7 +631,7 @@ function revocationAt(evidence: LinkEvidence[], at: Date, unknownPolicy: 'warn' 
     if (hit) {
       const detail = `${label(cert, index)} (serial ${cert.serial}) was revoked on ${new Date(hit.date).toISOString()}${hit.reason ? ` (${hit.reason})` : ''} by ${issuer.subject}`;
       (revoked ??= []).push(detail);
-      add('revoked', 'error', detail, index);
+      addProblem(problems, 'revoked', 'error', detail, index);
       continue;
     }
     let why: string | null = null;
@@ -647,7 +643,7 @@ function revocationAt(evidence: LinkEvidence[], at: Date, unknownPolicy: 'warn' 
     }
     if (why) {
       (unknown ??= []).push(`${label(cert, index)}: ${why}`);
-      add('revocation-unknown', unknownSeverity, `revocation status of ${label(cert, index)} unknown: ${why}`, index);
+      addProblem(problems, 'revocation-unknown', unknownSeverity, `revocation status of ${label(cert, index)} unknown: ${why}`, index);
     }
   }
   if (revoked) return { status: 'fail', detail: revoked.join('; ') };
