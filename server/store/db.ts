@@ -254,12 +254,36 @@ CREATE INDEX IF NOT EXISTS messages_user_message_id ON messages(user_id, message
 CREATE INDEX IF NOT EXISTS messages_user_conversation ON messages(user_id, conversation_id);
 `;
 
+/**
+ * Columns added after schema 1 was first written, each nullable so that rows written before it mean
+ * "not known" and an earlier build can still open the folder.
+ */
+const LATER_COLUMNS: Array<{ table: string; column: string; type: string }> = [
+  // Hints that let a sync diff seek instead of scanning a saved view (see server/store/syncstate.ts).
+  { table: 'sync_states', column: 'add_floor_at', type: 'INTEGER' },
+  { table: 'sync_states', column: 'add_floor_id', type: 'INTEGER' },
+  { table: 'sync_states', column: 'add_mark', type: 'INTEGER' },
+  { table: 'sync_states', column: 'clean_marker', type: 'TEXT' },
+  // The view a folder view was derived from and the update applied to it (JSON), so that the rows of
+  // that parent, which are dropped at the next step anyway, can be turned into the next view's.
+  { table: 'sync_states', column: 'parent_id', type: 'INTEGER' },
+  { table: 'sync_states', column: 'delta', type: 'TEXT' },
+];
+
+function addLaterColumns(db: Db): void {
+  for (const c of LATER_COLUMNS) {
+    const present = (db.prepare(`SELECT name FROM pragma_table_info('${c.table}')`).all() as Array<{ name: string }>).some((r) => r.name === c.column);
+    if (!present) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.type}`);
+  }
+}
+
 function migrate(db: Db): void {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
   if (!hasMeta) {
     db.transaction(() => {
       db.exec(SCHEMA_V1);
       db.exec(LATER_INDEXES);
+      addLaterColumns(db);
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
     })();
     return;
@@ -270,6 +294,7 @@ function migrate(db: Db): void {
     throw new Error(`the data folder was written by a newer easmime (schema ${version}, this one knows ${SCHEMA_VERSION})`);
   }
   db.exec(LATER_INDEXES);
+  db.transaction(() => addLaterColumns(db))();
 }
 
 /** Whether the store holds an organisation yet (an empty data folder is initialised from fixtures). */
