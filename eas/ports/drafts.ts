@@ -1,6 +1,7 @@
 // What 16.x draft sync needs from the mail service (MS-ASCMD Sync Add/Change of an email in the
 // Drafts folder, MS-ASAIRS attachment Add/Delete, MS-ASEMAIL Email2:Send): save a draft the device
 // composed, edit one, send one. The service stores each draft as a real MIME message.
+import type { SendFailure } from './submission.js';
 import type { Principal } from '../backend.js';
 
 /** One attachment a device adds (AirSyncBase:Add). */
@@ -40,7 +41,7 @@ export interface DraftEdit {
 export interface AddedAttachment { clientId: string; index: number }
 
 /** Why sending a saved draft failed; the draft itself stays saved. */
-export type DraftSendFailure = 'no-recipients' | 'recipient-unresolved' | 'too-many-recipients' | 'too-large' | 'invalid-mime' | 'refused' | 'submission-failed';
+export type DraftSendFailure = SendFailure;
 
 export type DraftOutcome =
   /** Saved (and, when asked, sent and removed from Drafts). modseq is the item's change stamp after the save. */

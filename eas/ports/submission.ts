@@ -25,12 +25,9 @@ export interface SubmitRequest {
   source?: SourceItem;
 }
 
-export type SubmitFailure =
-  /** The ClientId was used recently by this user (MessagePreviouslySent). */
-  | 'duplicate-client-id'
+/** Why sending a finished message failed: shared by SendMail and friends and by 16.x draft Send. */
+export type SendFailure =
   | 'no-recipients'
-  /** The source item of a reply or forward does not exist (or is not in the named folder). */
-  | 'source-not-found'
   | 'too-large'
   | 'invalid-mime'
   /** A recipient in the organisation's own domain does not exist. */
@@ -40,6 +37,13 @@ export type SubmitFailure =
   | 'too-many-recipients'
   /** The smarthost refused it, or storing failed. */
   | 'submission-failed';
+
+export type SubmitFailure =
+  /** The ClientId was used recently by this user (MessagePreviouslySent). */
+  | 'duplicate-client-id'
+  /** The source item of a reply or forward does not exist (or is not in the named folder). */
+  | 'source-not-found'
+  | SendFailure;
 
 export type SubmitOutcome =
   | { kind: 'sent'; messageId?: string }

@@ -14,13 +14,14 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Principal } from '../../eas/backend.js';
 import { reparseStored } from '../mail/reparse.js';
 import type {
-  AddedAttachment, DraftAttachmentAdd, DraftEdit, DraftOutcome, DraftSendFailure, DraftsPort,
+  AddedAttachment, DraftAttachmentAdd, DraftEdit, DraftOutcome, DraftsPort,
 } from '../../eas/ports/drafts.js';
 import { DRAFT_LIMITS } from '../../eas/email/draft.js';
 import { formatMailboxes, mailboxes } from '../mail/addresses.js';
 import { MailParseError, parseMessage } from '../mail/parse.js';
 import { roughHtmlToText } from '../mail/text.js';
-import { SubmissionError, toNewMessage, type SubmissionFailure } from '../mailflow.js';
+import { SubmissionError, toNewMessage } from '../mailflow.js';
+import { SEND_FAILURES } from './submission.js';
 import { formatAddress, headerValue, splitMessage } from '../outbound/headers.js';
 import { FolderType, type StoredMessage } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
@@ -43,17 +44,6 @@ interface DraftState {
   slots: Slot[];
   messageId?: string;
 }
-
-const SEND_FAILURES: Readonly<Record<SubmissionFailure, DraftSendFailure>> = {
-  'too-large': 'too-large',
-  'invalid-mime': 'invalid-mime',
-  'no-recipients': 'no-recipients',
-  'too-many-recipients': 'too-many-recipients',
-  'unknown-recipient': 'recipient-unresolved',
-  refused: 'refused',
-  'relay-failed': 'submission-failed',
-  'store-failed': 'submission-failed',
-};
 
 interface Remembered { itemId: number; added: AddedAttachment[] }
 

@@ -1,7 +1,7 @@
 // The SubmissionPort over the store and the mail flow: duplicate ClientIds, the source item of a
 // reply or forward, the quoted original, then MailFlow.submit for routing, the gateway and Sent Items.
 import type { Principal } from '../../eas/backend.js';
-import type { SubmissionPort, SubmitFailure, SubmitOutcome, SubmitRequest } from '../../eas/ports/submission.js';
+import type { SendFailure, SubmissionPort, SubmitFailure, SubmitOutcome, SubmitRequest } from '../../eas/ports/submission.js';
 import { classifyMimeDetailed } from '../../smime/classify.js';
 import { ComposeError, composeWithOriginal, withThreading, type ComposeKind } from '../mail/reply-forward.js';
 import { SubmissionError, type SubmissionFailure } from '../mailflow.js';
@@ -9,7 +9,8 @@ import { Submissions } from '../store/submissions.js';
 import { headerValue, splitMessage } from '../outbound/headers.js';
 import type { ServiceDeps } from './deps.js';
 
-const FAILURES: Readonly<Record<SubmissionFailure, SubmitFailure>> = {
+/** The mail flow's failures as the ports name them (SendMail and 16.x draft Send alike). */
+export const SEND_FAILURES: Readonly<Record<SubmissionFailure, SendFailure>> = {
   'too-large': 'too-large',
   'invalid-mime': 'invalid-mime',
   'no-recipients': 'no-recipients',
@@ -78,7 +79,7 @@ export class SubmissionService implements SubmissionPort {
       });
       return { kind: 'sent', messageId: result.messageId };
     } catch (e) {
-      if (e instanceof SubmissionError) return failed(FAILURES[e.failure], e.message);
+      if (e instanceof SubmissionError) return failed(SEND_FAILURES[e.failure], e.message);
       throw e;
     }
   }
