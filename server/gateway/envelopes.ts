@@ -1,17 +1,20 @@
 // The gateway's view of envelopes: which certificates an envelope names (no key needed, for the
 // recipient-availability check) and opening it with the private keys of the users involved, so
 // that a signature inside an encrypted message is verified like any other.
-import { envelopeRecipientsMatch } from '../../smime/envelope.js';
+import { envelopeRecipientsMatch, readEnvelope } from '../../smime/envelope.js';
 import { decryptEnvelope, type DecryptionKey } from '../../smime/decrypt.js';
 import { keyHistory } from '../certificates/keys.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import type { EnvelopeOpener, EnvelopeReader } from './smime-gateway.js';
 
-/** Throws (EnvelopeError) when the CMS is not a readable envelope. */
-export const readEnvelopeNames: EnvelopeReader = (cms, certificates) => {
-  const named = new Set(envelopeRecipientsMatch(cms, certificates).named);
-  return certificates.map((_, i) => named.has(i));
+/** Parses the envelope once per message; throws (EnvelopeError) when the CMS is not a readable envelope. */
+export const readEnvelopeNames: EnvelopeReader = (cms) => {
+  const envelope = readEnvelope(cms);
+  return (certificates) => {
+    const named = new Set(envelopeRecipientsMatch(envelope, certificates).named);
+    return certificates.map((_, i) => named.has(i));
+  };
 };
 
 /** Keys of many users are tried in one pass: the envelope's recipient entries pick the right one. */

@@ -16,8 +16,8 @@ import { trustStoreOf } from './trust-cache.js';
 
 /** Opens an envelope with the private keys of these users (their whole key history); null when none fits. */
 export type EnvelopeOpener = (cms: Buffer, userIds: number[]) => Promise<Buffer | null>;
-/** Which of these certificates an envelope (CMS DER) names; throws when the envelope cannot be read. */
-export type EnvelopeReader = (cms: Buffer, certificates: readonly Buffer[]) => boolean[];
+/** Reads an envelope (CMS DER) once; throws when it cannot be read. The matcher tells which certificates it names. */
+export type EnvelopeReader = (cms: Buffer) => EnvelopeMatcher;
 
 export interface SmimeGatewayOptions {
   /** Leaves a report in a local user's Inbox. */
@@ -99,8 +99,7 @@ export class SmimeGateway implements Gateway {
       named = (certs) => certs.map(() => false);
     } else {
       try {
-        read(envelope, []);
-        named = (certs) => read(envelope, certs);
+        named = read(envelope);
       } catch (e) {
         return new GatewayRefusal(`the encrypted message cannot be read: ${(e as Error).message}`, 'recipients-unavailable',
           recipients.map((address) => ({ address, problem: 'not-in-envelope' as const, detail: 'the envelope is malformed' })), 554);
