@@ -11,7 +11,7 @@ import { SettingsService } from './services/settings.js';
 import { SearchService } from './services/search.js';
 import { DirectoryService } from './services/directory.js';
 import { DraftsService } from './services/drafts.js';
-import { DEFAULT_DEVICE_POLICY, provisioningDocument, type DevicePolicySettings } from './policy.js';
+import { provisioningDocument } from './policy.js';
 import { devicePolicyFor, enforcementFor, parsePolicy } from './gateway/policy.js';
 import type { Store } from './store/index.js';
 import { FolderType, MAIL_FOLDER_TYPES, type StoredMessage } from './store/mailbox.js';
@@ -58,16 +58,10 @@ export class StoreBackend implements EasBackend {
     this.store.devices.setInformation(device.pk, info);
   }
 
-  devicePolicy(): DevicePolicySettings {
-    const stored = this.store.getMeta('device_policy');
-    return stored ? { ...DEFAULT_DEVICE_POLICY, ...(JSON.parse(stored) as Partial<DevicePolicySettings>) } : DEFAULT_DEVICE_POLICY;
-  }
-
   /** The user's device policy: the organisation's, tightened by the groups the user is in, as the gateway enforces it. */
   policy(p: Principal): ProvisioningPolicy {
-    const raw = this.store.getMeta('policy');
-    if (!raw) return provisioningDocument(this.devicePolicy());
-    const parsed = parsePolicy(JSON.parse(raw) as Record<string, unknown>);
+    // Derived from the one stored policy each time, so the device and the gateway cannot disagree.
+    const parsed = parsePolicy(JSON.parse(this.store.getMeta('policy') ?? '{}') as Record<string, unknown>);
     return provisioningDocument(devicePolicyFor(parsed, enforcementFor(parsed, this.store.directory.groupsOf(p.userId))));
   }
 
