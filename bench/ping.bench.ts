@@ -5,7 +5,8 @@ import os from 'node:os';
 import { ns } from '../eas/wbxml/ns.js';
 import { childText, type WbxmlElement } from '../eas/wbxml/tree.js';
 import { progress, type Figure } from './harness.js';
-import { easRequest, enrol, heldAgent, inParallel, percentile, sleep, type Device, type EasReply } from './support/eas-http.js';
+import { easRequest, enrol, heldAgent, percentile, sleep, type Device, type EasReply } from './support/eas-http.js';
+import { inParallel } from '../test/support/parallel.js';
 import { rssBytes, startBenchServer, writeOrganisation } from './support/server.js';
 import { SmtpClient } from '../test/support/smtp-client.js';
 

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ns } from '../eas/wbxml/ns.js';
 import { child, childrenOf, childText } from '../eas/wbxml/tree.js';
-import { busyAgent, easRequest, enrol, heldAgent, inParallel, percentile, sleep, type Device } from '../bench/support/eas-http.js';
+import { busyAgent, easRequest, enrol, heldAgent, percentile, sleep, type Device } from '../bench/support/eas-http.js';
+import { inParallel } from '../test/support/parallel.js';
 import { rssBytes, startBenchServer, writeOrganisation } from '../bench/support/server.js';
 import { SmtpClient } from '../test/support/smtp-client.js';
 

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { EasClient, type EasResponse } from '../support/eas-client.js';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
 import { compose, sendRaw } from '../support/mail.js';
+import { inParallel } from '../support/parallel.js';
 import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { ns } from '../../eas/wbxml/ns.js';
 
@@ -79,19 +80,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function deliver(server: ServerProcess, to: string[], subject: string): Promise<number> {
   await sendRaw(server.smtpPort, { from: 'sender@elsewhere.test', to }, await compose({ from: 'sender@elsewhere.test', to, subject, text: `${subject}\n` }));
   return Date.now();
-}
-
-/** Runs `tasks` with at most `width` of them under way at once. */
-async function inParallel<T>(count: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await task(i);
-    }
-  }));
-  return out;
 }
 
 describe('end to end: Ping', function () {
