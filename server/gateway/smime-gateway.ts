@@ -60,11 +60,11 @@ export class SmimeGateway implements Gateway {
   }
 
   async inbound(raw: Buffer, parsed: ParsedMessage, env: GatewayEnvelope): Promise<GatewayDecision> {
-    const users = new Map<number, string>();
-    for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) users.set(u.id, u.address);
-    const enforcement = this.enforcementOfUsers(users.keys());
+    const users = new Set<number>();
+    for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) users.add(u.id);
+    const enforcement = this.enforcementOfUsers(users);
     const captured: { envelope?: Buffer } = {};
-    const verdict = parsed.smimeKind === 'none' ? undefined : await this.verify(raw, [...users.keys()], captured);
+    const verdict = parsed.smimeKind === 'none' ? undefined : await this.verify(raw, [...users], captured);
     const refusal = this.policyRefusal(enforcement, parsed, verdict);
     if (refusal) throw refusal;
     return { verdict };
