@@ -157,10 +157,11 @@ describe('smime/certificate', function () {
       assert.equal(certificatesFrom(certDer(demo('contoso-root-ca.crt'))).length, 1);
     });
 
-    it('RFC 4134 certificates (DSA and 1024-bit RSA) parse', () => {
+    it('RFC 4134 certificates (DSA and 1024-bit RSA) parse', function () {
+      // The vectors live in ../shared, beside the checkout; a lone clone has none to read.
+      if (!fs.existsSync(`${VECTORS}/rfc4134`)) this.skip();
       for (const f of ['CarlRSASelf.cer', 'CarlDSSSelf.cer', 'AliceRSASignByCarl.cer', 'AliceDSSSignByCarlNoInherit.cer', 'DianeDSSSignByCarlInherit.cer']) {
         const p = `${VECTORS}/rfc4134/${f}`;
-        if (!fs.existsSync(p)) continue;
         const c = parseCertificate(fs.readFileSync(p));
         assert.ok(c.subject.startsWith('CN='), f);
       }
