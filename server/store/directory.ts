@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { Db } from './db.js';
 import { verifyPassword } from './secrets.js';
+import { VersionedCache, type TableVersions } from './table-versions.js';
 
 export interface User {
   id: number;
@@ -40,7 +41,20 @@ export class Directory {
   private static readonly CACHE_MS = 5 * 60_000;
   private static readonly CACHE_MAX = 10_000;
 
-  constructor(private readonly db: Db, private readonly domain: () => string) {}
+  // Every message looks its recipients up several times (RCPT, delivery, gateway policy); the
+  // directory changes rarely, so answers are kept until a directory table changes.
+  private readonly byAddress: VersionedCache<string, User | undefined>;
+  private readonly expansions: VersionedCache<string, readonly User[]>;
+  private readonly groupsOfUser: VersionedCache<number, readonly string[]>;
+  private readonly localAddresses: VersionedCache<string, boolean>;
+
+  constructor(private readonly db: Db, private readonly domain: () => string, versions: TableVersions) {
+    const tables = ['users', 'groups', 'group_members'] as const;
+    this.byAddress = new VersionedCache(versions, [...tables]);
+    this.expansions = new VersionedCache(versions, [...tables]);
+    this.groupsOfUser = new VersionedCache(versions, [...tables]);
+    this.localAddresses = new VersionedCache(versions, [...tables]);
+  }
 
   userById(id: number): User | undefined {
     const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
@@ -48,8 +62,10 @@ export class Directory {
   }
 
   userByAddress(address: string): User | undefined {
-    const r = this.db.prepare('SELECT * FROM users WHERE address = ?').get(address.trim().toLowerCase()) as UserRow | undefined;
-    return r && toUser(r);
+    return this.byAddress.get(address.trim().toLowerCase(), (a) => {
+      const r = this.db.prepare('SELECT * FROM users WHERE address = ?').get(a) as UserRow | undefined;
+      return r && Object.freeze(toUser(r));
+    });
   }
 
   /** Resolves a sign-in name: full address, local part, or DOMAIN\\user as some clients send it. */
@@ -80,21 +96,22 @@ export class Directory {
   }
 
   /** Local users an address reaches: a user, or the members of a group. Empty when the address is not local. */
-  expandLocal(address: string): User[] {
-    const a = address.trim().toLowerCase();
-    const user = this.userByAddress(a);
-    if (user) return [user];
-    const rows = this.db.prepare(
-      `SELECT u.* FROM groups g JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id
-       WHERE g.address = ? ORDER BY u.address`).all(a) as UserRow[];
-    return rows.map(toUser);
+  expandLocal(address: string): readonly User[] {
+    return this.expansions.get(address.trim().toLowerCase(), (a) => {
+      const user = this.userByAddress(a);
+      if (user) return Object.freeze([user]);
+      const rows = this.db.prepare(
+        `SELECT u.* FROM groups g JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id
+         WHERE g.address = ? ORDER BY u.address`).all(a) as UserRow[];
+      return Object.freeze(rows.map((r) => Object.freeze(toUser(r))));
+    });
   }
 
   /** Addresses of the groups a user belongs to. */
-  groupsOf(userId: number): string[] {
-    return (this.db.prepare(
+  groupsOf(userId: number): readonly string[] {
+    return this.groupsOfUser.get(userId, (id) => Object.freeze((this.db.prepare(
       'SELECT g.address FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.address',
-    ).all(userId) as Array<{ address: string }>).map((r) => r.address);
+    ).all(id) as Array<{ address: string }>).map((r) => r.address)));
   }
 
   /** The user, group or external contact with this address. */
@@ -132,7 +149,7 @@ export class Directory {
   }
 
   isLocalAddress(address: string): boolean {
-    const a = address.trim().toLowerCase();
-    return this.db.prepare('SELECT 1 FROM users WHERE address = ? UNION ALL SELECT 1 FROM groups WHERE address = ?').get(a, a) !== undefined;
+    return this.localAddresses.get(address.trim().toLowerCase(), (a) =>
+      this.db.prepare('SELECT 1 FROM users WHERE address = ? UNION ALL SELECT 1 FROM groups WHERE address = ?').get(a, a) !== undefined);
   }
 }

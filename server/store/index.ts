@@ -5,6 +5,7 @@ import { Devices } from './devices.js';
 import { Directory } from './directory.js';
 import { Mailbox } from './mailbox.js';
 import { SyncStates } from './syncstate.js';
+import { TableVersions, VersionedCache } from './table-versions.js';
 
 export class Store {
   readonly directory: Directory;
@@ -12,9 +13,14 @@ export class Store {
   readonly devices: Devices;
   readonly syncStates: SyncStates;
   readonly certificates: Certificates;
+  /** Change counters of the directory, meta and certificate tables, for caches in front of them. */
+  readonly versions: TableVersions;
+  private readonly metaValues: VersionedCache<string, string | undefined>;
 
   constructor(readonly db: Db) {
-    this.directory = new Directory(db, () => this.domain());
+    this.versions = new TableVersions(db);
+    this.metaValues = new VersionedCache(this.versions, ['meta'], 1000);
+    this.directory = new Directory(db, () => this.domain(), this.versions);
     this.mailbox = new Mailbox(db);
     this.devices = new Devices(db);
     this.syncStates = new SyncStates(db);
@@ -30,8 +36,7 @@ export class Store {
   }
 
   getMeta(key: string): string | undefined {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
-    return r?.value;
+    return this.metaValues.get(key, (k) => (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(k) as { value: string } | undefined)?.value);
   }
 
   setMeta(key: string, value: string): void {
