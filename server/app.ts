@@ -33,7 +33,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, log: Logger = createLogger(config.logFormat)): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger = createLogger(config.logFormat, { level: config.logLevel })): Promise<RunningServer> {
   const store = Store.open(config.data);
   const shutdown = new AbortController();
   let smtp: SmtpListener | undefined;
@@ -118,7 +118,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         }
         await mailflow.deliver(env.raw, { mailFrom: env.mailFrom, rcptTo: env.rcptTo, origin: 'smtp', remoteAddress: env.remoteAddress, authenticatedUser: env.authenticatedUser });
       },
-      log: (e) => log({ msg: 'smtp', ...e }),
+      // Accepted MAIL FROM / RCPT TO are repeated by the message line (mailFrom, rcptTo, reply): debug only.
+      flushLog: () => log.flush?.(),
+      log: (e) => log({ msg: 'smtp', ...((e.type === 'mail-from' || e.type === 'rcpt') && e.accepted ? { level: 'debug' } : {}), ...e }),
     });
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
     log({ msg: `EAS listening on http://${hostForUrl}:${httpPort}/Microsoft-Server-ActiveSync`, httpPort });

@@ -13,6 +13,8 @@ export interface Config {
   maxMessageBytes: number;
   maxRequestBytes: number;
   logFormat: 'text' | 'json';
+  /** info, or debug for every accepted SMTP command too. */
+  logLevel: 'info' | 'debug';
   trace: boolean;
   smtpTlsCert?: string;
   smtpTlsKey?: string;
@@ -34,7 +36,7 @@ const SMARTHOST_TLS: readonly SmarthostTls[] = ['none', 'opportunistic', 'startt
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'hostport' | 'tls' | 'ms'; help: string }
+interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'level' | 'hostport' | 'tls' | 'ms'; help: string }
 
 export const FLAGS: readonly FlagSpec[] = [
   { flag: '--fixtures', env: 'EASMIME_FIXTURES', key: 'fixtures', kind: 'path', help: 'fixture folder loaded into an empty data folder (default: fixtures/demo)' },
@@ -55,6 +57,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
   { flag: '--search-timeout-ms', env: 'EASMIME_SEARCH_TIMEOUT_MS', key: 'searchTimeoutMs', kind: 'ms', help: 'longest mailbox Search/Find scan in milliseconds, 0-600000 (default: 10000)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
+  { flag: '--log-level', env: 'EASMIME_LOG_LEVEL', key: 'logLevel', kind: 'level', help: 'info or debug (debug adds every accepted SMTP MAIL FROM and RCPT TO; default: info)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },
 ];
 
@@ -71,6 +74,7 @@ export function defaultConfig(): Config {
     maxMessageBytes: 25 * 1024 * 1024,
     maxRequestBytes: 50 * 1024 * 1024,
     logFormat: 'text',
+    logLevel: 'info',
     trace: false,
     smtpRequireAuth: false,
     smarthostTls: 'opportunistic',
@@ -104,6 +108,9 @@ function convert(spec: FlagSpec, value: string, source: string): Config[keyof Co
       return ['1', 'true', 'yes', ''].includes(value.toLowerCase());
     case 'format':
       if (value !== 'text' && value !== 'json') throw new ConfigError(`${source}: "${value}" is not text or json`);
+      return value;
+    case 'level':
+      if (value !== 'info' && value !== 'debug') throw new ConfigError(`${source}: "${value}" is not info or debug`);
       return value;
     case 'hostport': {
       // HOST:PORT, an IPv6 host in brackets: [::1]:25.

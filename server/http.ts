@@ -50,6 +50,15 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
   app.proxy = false;
   const eas = createEasHandler(opts.backend, { ...opts.eas, log: (e) => opts.log({ msg: 'eas', ...e }) });
 
+  // Koa sends the response after the middleware returns: the lines about this request go out first.
+  app.use(async (_ctx, next) => {
+    try {
+      await next();
+    } finally {
+      opts.log.flush?.();
+    }
+  });
+
   app.use(async (ctx) => {
     const pathLower = ctx.path.toLowerCase();
     if (pathLower === '/microsoft-server-activesync' || pathLower === '/microsoft-server-activesync/') {

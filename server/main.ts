@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  const log = createLogger(config.logFormat);
+  const log = createLogger(config.logFormat, { level: config.logLevel });
   // Listening before start-up returns: a signal that comes in between must stop the server, not
   // kill the process with Node's default handler.
   let stopSignal: string | undefined;

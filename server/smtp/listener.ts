@@ -116,6 +116,11 @@ export async function startSmtpListener(opts: SmtpListenerOptions): Promise<Smtp
           type: 'message', ...ref(session), mailFrom, rcptTo, bytes, ...(user ? { authenticatedUser: user } : {}),
           accepted: !err, reply: `${code} ${text}`, durationMs: Date.now() - started,
         });
+        try {
+          opts.flushLog?.();
+        } catch {
+          // As for log: the reply matters more than the log.
+        }
         if (err) cb(err);
         else cb(null, text);
       };

@@ -51,6 +51,8 @@ export interface SmtpListenerOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Receives one event per protocol step and one per finished transaction; never a password. */
   log?(event: SmtpLogEvent): void;
+  /** Called just before the reply to DATA, so that a buffered log has the message's lines out before the client hears 250. */
+  flushLog?(): void;
 }
 
 export interface SmtpListener {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT, startServerProcess, tempDir } from '../support/server-process.js';
+import { SmtpClient } from '../support/smtp-client.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'main.ts'), ...args], {
@@ -69,5 +70,32 @@ describe('end to end: start-up contract', function () {
     } finally {
       assert.equal(await server.stop(), 0);
     }
+  });
+
+  it('--log-level: info keeps refusals and the message line, debug adds every accepted MAIL FROM and RCPT TO', async () => {
+    assert.match(run(['--log-level', 'verbose']).stderr, /--log-level: "verbose" is not info or debug/);
+    const message = Buffer.from('From: ann@elsewhere.test\r\nTo: alice@contoso.test\r\nSubject: levels\r\n\r\nHello\r\n');
+    const smtpLines = async (extraArgs: string[]): Promise<Array<Record<string, unknown>>> => {
+      const server = await startServerProcess({ extraArgs });
+      try {
+        const client = await SmtpClient.connect(server.smtpPort);
+        await client.send('ann@elsewhere.test', ['alice@contoso.test'], message);
+        await client.command('MAIL FROM:<ann@elsewhere.test>', 250);
+        await assert.rejects(client.command('RCPT TO:<nobody@contoso.test>', 250), /550/);
+        await client.quit();
+        // The message line is written before the reply; lines are flushed once per event-loop turn.
+        for (let i = 0; i < 100 && !server.logs.some((l) => l.type === 'close'); i++) await new Promise((r) => setTimeout(r, 20));
+        return server.logs.filter((l) => l.msg === 'smtp');
+      } finally {
+        await server.stop();
+      }
+    };
+    const info = await smtpLines([]);
+    assert.ok(info.some((l) => l.type === 'message' && l.accepted === true && (l.rcptTo as string[]).includes('alice@contoso.test')));
+    assert.ok(info.some((l) => l.type === 'rcpt' && l.accepted === false && l.address === 'nobody@contoso.test'), 'a refused RCPT is logged at info');
+    assert.ok(!info.some((l) => (l.type === 'rcpt' || l.type === 'mail-from') && l.accepted === true), 'accepted commands are debug lines');
+    const debug = await smtpLines(['--log-level', 'debug']);
+    assert.ok(debug.some((l) => l.type === 'rcpt' && l.accepted === true && l.address === 'alice@contoso.test' && l.level === 'debug'));
+    assert.equal(debug.filter((l) => l.type === 'mail-from' && l.accepted === true).length, 2);
   });
 });
