@@ -140,7 +140,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
           ]);
           await outbound.close();
           store.close();
-          log({ msg: 'stopped' });
+          const gc = mailflow.deliveries.stats;
+          log({ msg: 'stopped', deliveryCommits: gc.commits, deliveriesCommitted: gc.items, largestCommit: gc.largestBatch });
         })();
         return closing;
       },

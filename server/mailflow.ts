@@ -9,13 +9,14 @@ import type { Store } from './store/index.js';
 import { FolderType, type NewMessage } from './store/mailbox.js';
 import { conversationFor, needsParent } from './conversation.js';
 import { parseMessage, type ParsedMessage } from './mail/parse.js';
-import { GatewayRefusal, passThroughGateway, type Gateway } from './gateway/gateway.js';
+import { GatewayRefusal, passThroughGateway, type Gateway, type GatewayDecision } from './gateway/gateway.js';
 import { verdictHeader } from '../smime/verdict.js';
 import { MailParseError } from './mail/errors.js';
 import { CapturedMail } from './store/captured.js';
 import { CaptureRoute } from './outbound/capture.js';
 import { OutboundError, type OutboundRoute } from './outbound/route.js';
 import { prepareSubmission } from './outbound/prepare.js';
+import { GroupCommit } from './store/group-commit.js';
 
 export interface Envelope {
   mailFrom: string;
@@ -55,6 +56,13 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
     messageId: parsed.messageId, conversationId: conv.conversationId, conversationIndex: conv.conversationIndex,
     threadParent: needsParent(parsed) ? { messageId: parsed.inReplyTo!, date: parsed.date } : undefined,
   };
+}
+
+interface PreparedDelivery {
+  parsed: ParsedMessage;
+  users: Map<string, { id: number; address: string }>;
+  notLocal: string[];
+  decision: GatewayDecision;
 }
 
 /** Most recipients one submission may have (the SMTP listener's RCPT limit too). */
@@ -99,6 +107,8 @@ export interface SubmissionResult {
 
 export class MailFlow {
   readonly outbound: OutboundRoute;
+  /** Deliveries ready in the same turn share a commit (see store/group-commit.ts). */
+  readonly deliveries: GroupCommit;
 
   constructor(
     private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, readonly maxBytes: number,
@@ -106,12 +116,48 @@ export class MailFlow {
     outbound?: OutboundRoute,
   ) {
     this.outbound = outbound ?? new CaptureRoute(new CapturedMail(store.db));
+    this.deliveries = new GroupCommit(store.db, () => this.deliveriesInProgress);
   }
+
+  /** Deliveries being parsed and verified, which will soon want to commit. */
+  private deliveriesInProgress = 0;
 
   /** Delivers to every local recipient's Inbox, all or nothing. */
   async deliver(raw: Buffer, env: Envelope): Promise<DeliveryResult> {
-    const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
+    this.deliveriesInProgress++;
+    let prepared: PreparedDelivery;
+    try {
+      prepared = await this.prepareDelivery(raw, env);
+    } finally {
+      this.deliveriesInProgress--;
+    }
+    const { parsed, users, notLocal, decision } = prepared;
     const receivedAt = new Date();
+    const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
+    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict) };
+    const stored = new Map<string, number>();
+    const folders: number[] = [];
+    await this.deliveries.run(() => {
+      for (const u of users.values()) {
+        const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
+        if (!inbox) throw new DeliveryError(`mailbox of ${u.address} has no Inbox`, 451);
+        const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
+        stored.set(u.address, put.id);
+        folders.push(put.folderId);
+      }
+    });
+    this.events.changed(folders);
+    this.log({
+      msg: 'delivered', origin: env.origin, from: env.mailFrom, to: [...stored.keys()].join(','), bytes: raw.length,
+      class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
+    });
+    return { stored, notLocal };
+  }
+
+  /** Everything before the store: parse, find the local recipients, ask the gateway. */
+  private async prepareDelivery(raw: Buffer, env: Envelope): Promise<PreparedDelivery> {
+    const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
     const users = new Map<string, { id: number; address: string }>();
     const notLocal: string[] = [];
     for (const rcpt of env.rcptTo) {
@@ -122,7 +168,7 @@ export class MailFlow {
     if (users.size === 0 && notLocal.length > 0) {
       throw new DeliveryError(`no local recipient among ${notLocal.join(', ')} and relaying is not configured`, 550);
     }
-    let decision;
+    let decision: GatewayDecision;
     try {
       decision = await this.gateway.inbound(raw, parsed, {
         sender: env.mailFrom.toLowerCase(), recipients: env.rcptTo.map((r) => r.toLowerCase()), origin: env.origin === 'eas' ? 'eas' : 'smtp',
@@ -135,26 +181,7 @@ export class MailFlow {
       }
       throw e;
     }
-    const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
-    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict) };
-    const stored = new Map<string, number>();
-    const folders: number[] = [];
-    this.store.db.transaction(() => {
-      for (const u of users.values()) {
-        const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
-        if (!inbox) throw new DeliveryError(`mailbox of ${u.address} has no Inbox`, 451);
-        const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
-        stored.set(u.address, put.id);
-        folders.push(put.folderId);
-      }
-    })();
-    this.events.changed(folders);
-    this.log({
-      msg: 'delivered', origin: env.origin, from: env.mailFrom, to: [...stored.keys()].join(','), bytes: raw.length,
-      class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
-      ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
-    });
-    return { stored, notLocal };
+    return { parsed, users, notLocal, decision };
   }
 
   /**
