@@ -23,6 +23,7 @@ import { loadAdminToken } from './admin.js';
 import { loadFixtures } from './fixtures/load.js';
 import { applyFixtures } from './fixtures/apply.js';
 import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
+import { defaultIngestWorkers, inProcessIngest, WorkerIngest, type IngestPipeline } from './ingest/pipeline.js';
 
 export interface RunningServer {
   httpPort: number;
@@ -39,6 +40,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   let smtp: SmtpListener | undefined;
   let httpServer: http.Server | undefined;
   let outboundRoute: { close(): Promise<void> } | undefined;
+  let ingest: IngestPipeline | undefined;
   try {
     const serverKey = loadServerKey(config.data);
     const events = new FolderEvents();
@@ -60,7 +62,16 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       }, log)
       : new CaptureRoute(new CapturedMail(store.db));
     outboundRoute = outbound;
-    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes, gateway, outbound);
+    const workers = config.ingestWorkers ?? defaultIngestWorkers();
+    ingest = workers > 0
+      ? new WorkerIngest(store, {
+        workers,
+        // Fetching CRLs needs the network and a cache the main thread keeps: with it, the gateway verifies.
+        verify: !config.fetchCrls,
+        onProblem: (what) => log({ level: 'error', msg: 'ingest worker problem', problem: what }),
+      })
+      : inProcessIngest;
+    const mailflow = new MailFlow(store, events, log, config.maxMessageBytes, gateway, outbound, ingest);
 
     if (!isInitialised(store.db)) {
       log({ msg: 'initialising data folder from fixtures', data: config.data, fixtures: config.fixtures });
@@ -139,6 +150,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
             new Promise<void>((resolve) => { httpRef.close(() => resolve()); httpRef.closeIdleConnections(); }),
           ]);
           await outbound.close();
+          await ingest?.close();
           store.close();
           const gc = mailflow.deliveries.stats;
           log({ msg: 'stopped', deliveryCommits: gc.commits, deliveriesCommitted: gc.items, largestCommit: gc.largestBatch });
@@ -151,6 +163,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     await smtp?.close().catch(() => undefined);
     httpServer?.close();
     await outboundRoute?.close().catch(() => undefined);
+    await ingest?.close().catch(() => undefined);
     store.close();
     throw e;
   }

@@ -17,6 +17,7 @@ import { CaptureRoute } from './outbound/capture.js';
 import { OutboundError, type OutboundRoute } from './outbound/route.js';
 import { prepareSubmission } from './outbound/prepare.js';
 import { GroupCommit } from './store/group-commit.js';
+import { inProcessIngest, type IngestPipeline } from './ingest/pipeline.js';
 
 export interface Envelope {
   mailFrom: string;
@@ -114,6 +115,8 @@ export class MailFlow {
     private readonly store: Store, private readonly events: FolderEvents, private readonly log: Logger, readonly maxBytes: number,
     readonly gateway: Gateway = passThroughGateway,
     outbound?: OutboundRoute,
+    /** Where incoming mail is parsed (and signed mail verified): in-process or on worker threads. */
+    private readonly ingest: IngestPipeline = inProcessIngest,
   ) {
     this.outbound = outbound ?? new CaptureRoute(new CapturedMail(store.db));
     this.deliveries = new GroupCommit(store.db, () => this.deliveriesInProgress);
@@ -157,7 +160,7 @@ export class MailFlow {
 
   /** Everything before the store: parse, find the local recipients, ask the gateway. */
   private async prepareDelivery(raw: Buffer, env: Envelope): Promise<PreparedDelivery> {
-    const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
+    const { parsed, verdict } = await this.ingest.prepare(raw, { maxBytes: this.maxBytes });
     const users = new Map<string, { id: number; address: string }>();
     const notLocal: string[] = [];
     for (const rcpt of env.rcptTo) {
@@ -172,7 +175,7 @@ export class MailFlow {
     try {
       decision = await this.gateway.inbound(raw, parsed, {
         sender: env.mailFrom.toLowerCase(), recipients: env.rcptTo.map((r) => r.toLowerCase()), origin: env.origin === 'eas' ? 'eas' : 'smtp',
-        authenticatedUser: env.authenticatedUser,
+        authenticatedUser: env.authenticatedUser, ...(verdict ? { verdict } : {}),
       });
     } catch (e) {
       if (e instanceof GatewayRefusal) {

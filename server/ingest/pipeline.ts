@@ -1,0 +1,86 @@
+// Parsing and S/MIME verification of incoming mail, on worker threads when there are cores to
+// spare. The event loop that answers devices (Ping wake-ups, Sync) then never waits behind a large
+// message being decoded, and SMTP ingest uses more than one core. With no workers (one core, or
+// `--ingest-workers 0`) the same work runs in-process and the gateway verifies as it always did.
+import os from 'node:os';
+import { MailParseError, parseMessage, type ParseOptions } from '../mail/parse.js';
+import type { MailParseErrorCode } from '../mail/errors.js';
+import type { Store } from '../store/index.js';
+import { WorkerPool, WorkerTaskError } from '../workers/pool.js';
+import type { IngestRequest, IngestResult, ToWorker, TrustMaterial } from './protocol.js';
+
+export type { IngestResult } from './protocol.js';
+
+export interface IngestPipeline {
+  /** Parses, and verifies S/MIME when it can do so without private keys (see IngestResult.verdict). */
+  prepare(raw: Buffer, parse: Pick<ParseOptions, 'maxBytes'>): Promise<IngestResult>;
+  close(): Promise<void>;
+}
+
+/** Workers by default: one per core beyond the first, at most four. */
+export function defaultIngestWorkers(): number {
+  return Math.max(0, Math.min(4, os.availableParallelism() - 1));
+}
+
+/** Parses on the event loop; the gateway verifies. */
+export const inProcessIngest: IngestPipeline = {
+  async prepare(raw, parse) {
+    return { parsed: await parseMessage(raw, parse) };
+  },
+  async close() {},
+};
+
+export interface WorkerIngestOptions {
+  workers: number;
+  /** Whether the workers may verify (not when the gateway fetches CRLs over the network, which they cannot). */
+  verify: boolean;
+  /** A request the workers have not answered within this fails (temporary SMTP error), and the worker is replaced. */
+  deadlineMs?: number;
+  onProblem?: (what: string) => void;
+}
+
+export class WorkerIngest implements IngestPipeline {
+  private readonly pool: WorkerPool<IngestRequest, IngestResult>;
+  /** The trust material last sent; a worker started later (a replacement) gets it first thing. */
+  private material: TrustMaterial | undefined;
+
+  constructor(private readonly store: Store, private readonly opts: WorkerIngestOptions) {
+    this.pool = new WorkerPool({
+      script: new URL('./worker.ts', import.meta.url),
+      size: opts.workers,
+      deadlineMs: opts.deadlineMs ?? 60_000,
+      onStart: (post) => { if (this.material) post({ type: 'trust', material: this.material } satisfies ToWorker); },
+      onProblem: opts.onProblem,
+    });
+  }
+
+  async prepare(raw: Buffer, parse: Pick<ParseOptions, 'maxBytes'>): Promise<IngestResult> {
+    // Workers that cannot run at all (reported through onProblem) must not stop mail: work in-process.
+    if (!this.pool.healthy) return inProcessIngest.prepare(raw, parse);
+    if (this.opts.verify) this.refreshTrust();
+    // A copy the worker owns: the caller keeps its buffer (it is stored byte for byte afterwards).
+    const copy = new Uint8Array(raw);
+    try {
+      return await this.pool.run({ raw: copy, parse, verify: this.opts.verify }, [copy.buffer]);
+    } catch (e) {
+      if (e instanceof WorkerTaskError && e.remoteName === 'MailParseError') {
+        throw new MailParseError(e.code as MailParseErrorCode, e.message);
+      }
+      throw e;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  /** Sends the organisation's trust material to the workers when it changed since last sent. */
+  private refreshTrust(): void {
+    const stamp = this.store.versions.version('certificates', 'trust_anchors');
+    if (this.material?.stamp === stamp) return;
+    const anchors = this.store.certificates.trustAnchors();
+    const certificates = (this.store.db.prepare('SELECT der FROM certificates').all() as Array<{ der: Buffer }>).map((r) => r.der);
+    this.material = { stamp, roots: anchors.roots, intermediates: anchors.intermediates, crls: anchors.crls, certificates };
+    this.pool.broadcast({ type: 'trust', material: this.material } satisfies ToWorker);
+  }
+}
