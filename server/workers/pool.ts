@@ -57,7 +57,14 @@ export class WorkerPool<T, R> {
 
   constructor(private readonly opts: WorkerPoolOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError('a worker pool needs at least one worker');
-    for (let i = 0; i < opts.size; i++) this.slots.push(this.spawn());
+  }
+
+  /** Workers start with the first request: a server that never receives mail never pays for them. */
+  private started = false;
+
+  private startAll(): void {
+    this.started = true;
+    for (let i = 0; i < this.opts.size; i++) this.slots.push(this.spawn());
   }
 
   /** Sends a message to every worker (for instance, new shared state). Requests posted after it see it. */
@@ -77,6 +84,7 @@ export class WorkerPool<T, R> {
 
   run(payload: T, transfer: readonly ArrayBuffer[] = [], beforePost?: (post: (message: unknown) => void) => void): Promise<R> {
     if (this.closed) return Promise.reject(new WorkerLostError('the worker pool is closed'));
+    if (!this.started) this.startAll();
     if (this.brokenBy || this.slots.length === 0) return Promise.reject(new WorkerLostError(`no worker is available: ${this.brokenBy?.message ?? 'none started'}`));
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inFlight.size < slot.inFlight.size) slot = s;
