@@ -3,6 +3,7 @@ import type { DeviceRecord, EasBackend, Principal } from '../backend.js';
 import type { EasQuery } from '../http/query.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
 import type { PingMemory } from '../ports/settings.js';
+import type { CollectionLocks } from './collectionlocks.js';
 
 export interface CommandContext {
   backend: EasBackend;
@@ -24,12 +25,22 @@ export interface CommandContext {
 
 export interface CommandCache {
   lastSync: Map<number, WbxmlElement>;
+  /** Sync: one request at a time works on a device's collection (keys "<device pk>:<folder id>"). */
+  syncLocks: CollectionLocks;
+  /** Sync: the requests each device has held for changes (by device pk), so that a newer Sync can end them. Created on first use. */
+  heldSyncs?: Map<number, Set<HeldSync>>;
   /** Ping: each device's remembered interval and folders (by device pk), read from the store on first use. Created on first use. */
   pingMemory?: Map<number, PingMemory>;
   /** Ping: the request each device has waiting (by device pk), so that a newer Ping can end it. Created on first use. */
   heldPings?: Map<number, { end(): void }>;
   /** Find: the SearchIds each device has run (by device pk), newest last. Created on first use. */
   findSearches?: Map<number, string[]>;
+}
+
+/** A Sync held for changes (Wait or HeartbeatInterval), on these folder ids. */
+export interface HeldSync {
+  folderIds: ReadonlySet<number>;
+  end(): void;
 }
 
 export type CommandResult =
@@ -41,7 +52,8 @@ export type CommandHandler = (ctx: CommandContext) => Promise<CommandResult> | C
 
 /** A protocol failure with a status code for the command's top-level Status (14.0+) or an HTTP code (older). */
 export class CommandFailure extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `headers` go out with the failure, e.g. Retry-After with 111 (retry later). */
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
     this.name = 'CommandFailure';
   }

@@ -4,11 +4,12 @@
 import { child, childText, type Content, type WbxmlElement } from '../wbxml/tree.js';
 import { encodeWbxml } from '../wbxml/index.js';
 import { ns } from '../wbxml/ns.js';
-import { V140 } from '../version.js';
+import { V140, V160 } from '../version.js';
 import { OptionsError, readOptions, type ItemOptions } from '../email/options.js';
 import { renderEmail } from '../email/render.js';
+import { draftMarkersOf } from '../email/draft.js';
 import { encodeMultipart, MULTIPART_TYPE } from '../http/multipart.js';
-import { parseFileReference, parseLongId, type AttachmentsOutcome } from '../ports/items.js';
+import { parseFileReference, parseLongId, type AttachmentContent, type AttachmentsOutcome } from '../ports/items.js';
 import { parseFolderId, parseItemServerId } from './serverid.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -78,25 +79,38 @@ function looksLikeDocumentUri(text: string): boolean {
   return /^https?:\/\/[^\s/]+\/\S*$/i.test(text) || /^\\\\[^\\\s]+\\\S+$/.test(text);
 }
 
+/**
+ * The user's own attachment a FileReference names, or why there is none. A reference that is malformed,
+ * names a message that does not exist, another user's message, or a position the message has no
+ * attachment at are one and the same answer (ItemOperations 15, GetAttachment HTTP 500), so that
+ * nothing tells whether another user's message exists.
+ */
+async function resolveAttachment(ctx: CommandContext, refText: string, parsed?: FetchContext['parsed']): Promise<AttachmentContent | 'invalid' | 'unreadable'> {
+  const ref = parseFileReference(refText);
+  if (!ref) return 'invalid';
+  let pending = parsed?.get(ref.messageId);
+  if (!pending) {
+    pending = ctx.backend.items.attachments(ctx.principal, ref.messageId);
+    parsed?.set(ref.messageId, pending);
+  }
+  const outcome = await pending;
+  if (outcome.kind === 'not-found') return 'invalid';
+  // Only the user's own message can be unreadable: the store answers not-found for anyone else's.
+  if (outcome.kind === 'unreadable') return 'unreadable';
+  return outcome.attachments.get(ref.index) ?? 'invalid';
+}
+
 async function fetchAttachment(fc: FetchContext, refText: string, options: WbxmlElement | undefined): Promise<WbxmlElement> {
   const echo = B('FileReference', refText);
   const fail = (status: number): WbxmlElement => IO('Fetch', IO('Status', status), echo);
-  const ref = parseFileReference(refText);
-  if (!ref) return fail(St.BadAttachment);
+  if (!parseFileReference(refText)) return fail(St.BadAttachment);
   const rangeText = childText(options, 'ItemOperations:Range');
   const range = rangeText === undefined ? undefined : parseRange(rangeText);
   if (rangeText !== undefined && !range) return fail(St.BadRange);
 
-  let pending = fc.parsed.get(ref.messageId);
-  if (!pending) {
-    pending = fc.ctx.backend.items.attachments(fc.ctx.principal, ref.messageId);
-    fc.parsed.set(ref.messageId, pending);
-  }
-  const outcome = await pending;
-  if (outcome.kind === 'not-found') return fail(St.NotFound);
-  if (outcome.kind === 'unreadable') return fail(St.ConversionFailed);
-  const attachment = outcome.attachments.get(ref.index);
-  if (!attachment) return fail(St.BadAttachment);
+  const attachment = await resolveAttachment(fc.ctx, refText, fc.parsed);
+  if (attachment === 'invalid') return fail(St.BadAttachment);
+  if (attachment === 'unreadable') return fail(St.ConversionFailed);
 
   let bytes = attachment.bytes;
   let rangeOut: string | undefined;
@@ -126,6 +140,8 @@ function emailProperties(fc: FetchContext, itemId: number, options: ItemOptions)
     fc.ctx.log({ level: 'warn', msg: 'ItemOperations: email could not be rendered', itemId, error: e instanceof Error ? e.message : String(e) });
     return St.ConversionFailed;
   }
+  const isDraft = version >= V160 && item.folderId === backend.drafts.draftsFolder(principal);
+  rendered.push(...draftMarkersOf(version, [{ id: item.id, isDraft }], (ids) => backend.drafts.bcc(principal, ids))(item.id));
   const body = rendered.find((e) => e.tag === 'AirSyncBase:Body');
   const dataIndex = body?.children.findIndex((c) => c.tag === 'AirSyncBase:Data') ?? -1;
   if (body && dataIndex >= 0) {
@@ -273,19 +289,18 @@ function headerContentType(type: string): string {
 }
 
 /**
- * GetAttachment (2.5 to 12.1): the attachment's bytes as the body, with its own Content-Type. A malformed
- * name is HTTP 400; an attachment that is gone (or never was the user's) is HTTP 500, as those versions
- * report it.
+ * GetAttachment (2.5 to 12.1): the attachment's bytes as the body, with its own Content-Type. A name
+ * that is no FileReference at all is HTTP 400. A well-formed one that names no attachment of the
+ * user's (its message deleted, never there, or another user's) is HTTP 500, with one
+ * reason for all of them: MS-ASCMD 2.2.1.7 gives 500 for an attachment deleted on the server, and
+ * Exchange cannot tell another mailbox's reference from a deleted one either.
  */
 export async function getAttachment(ctx: CommandContext): Promise<CommandResult> {
   const name = ctx.query.params.AttachmentName;
   if (name === undefined || name.trim() === '') throw new CommandFailure(103, 'the AttachmentName parameter is missing');
-  const ref = parseFileReference(name);
-  if (!ref) throw new CommandFailure(106, `AttachmentName ${JSON.stringify(name.slice(0, 60))} is not an attachment name of this server`);
-  const outcome = await ctx.backend.items.attachments(ctx.principal, ref.messageId);
-  if (outcome.kind === 'not-found') throw new CommandFailure(150, 'the message of this attachment is gone');
-  if (outcome.kind === 'unreadable') throw new CommandFailure(110, 'the message could not be read');
-  const attachment = outcome.attachments.get(ref.index);
-  if (!attachment) throw new CommandFailure(150, 'the message has no such attachment');
+  if (!parseFileReference(name)) throw new CommandFailure(106, `AttachmentName ${JSON.stringify(name.slice(0, 60))} is not an attachment name of this server`);
+  const attachment = await resolveAttachment(ctx, name);
+  if (attachment === 'invalid') throw new CommandFailure(150, 'no such attachment in this mailbox (deleted, or never here)');
+  if (attachment === 'unreadable') throw new CommandFailure(110, 'the message could not be read');
   return { kind: 'http', status: 200, body: attachment.bytes, headers: { 'Content-Type': headerContentType(attachment.info.contentType) } };
 }

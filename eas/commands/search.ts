@@ -19,6 +19,7 @@ import { ns } from '../wbxml/ns.js';
 import { V120, V140, V141 } from '../version.js';
 import { OptionsError, readOptions, type ItemOptions } from '../email/options.js';
 import { easDate, renderEmail } from '../email/render.js';
+import { draftMarkersOf } from '../email/draft.js';
 import { formatLongId } from '../ports/items.js';
 import type { DirectoryEntry, EqualField, MailCondition, MailHit, MailSearchOutcome, TextField } from '../ports/search.js';
 import { itemServerId, parseFolderId } from './serverid.js';
@@ -353,6 +354,7 @@ async function mailboxSearch(ctx: CommandContext, store: WbxmlElement): Promise<
     throw new StoreFailure(SearchStatus.EndOfRange, `the range starts past the ${outcome.total} matches`);
   }
   const items = ctx.backend.emails(ctx.principal, outcome.hits.map((h) => h.id));
+  const markers = draftMarkersOf(ctx.version, outcome.hits, (ids) => ctx.backend.drafts.bcc(ctx.principal, ids));
   const results: WbxmlElement[] = [];
   for (const hit of outcome.hits) {
     const item = items.get(hit.id);
@@ -361,7 +363,7 @@ async function mailboxSearch(ctx: CommandContext, store: WbxmlElement): Promise<
       A('Class', 'Email'),
       SR('LongId', formatLongId(hit.folderId, hit.id)),
       A('CollectionId', String(hit.folderId)),
-      SR('Properties', renderEmail({ item, options, version: ctx.version, raw: () => ctx.backend.rawMessage(ctx.principal, item.id) }))));
+      SR('Properties', renderEmail({ item, options, version: ctx.version, raw: () => ctx.backend.rawMessage(ctx.principal, item.id) }), markers(hit.id))));
   }
   return storeAnswer(SearchStatus.Success, undefined,
     // A search without matches still carries one, empty, Result (MS-ASCMD R3847).
@@ -479,6 +481,7 @@ async function findMail(ctx: CommandContext, searchId: string, criterion: WbxmlE
   // Find has no status of its own for these: the common "retry later" says what happened.
   if (outcome.kind !== 'ok') throw new CommandFailure(111, failedOutcome(outcome, 0).message);
   const items = ctx.backend.emails(ctx.principal, outcome.hits.map((h) => h.id));
+  const markers = draftMarkersOf(ctx.version, outcome.hits, (ids) => ctx.backend.drafts.bcc(ctx.principal, ids));
   const results: WbxmlElement[] = [];
   for (const hit of outcome.hits) {
     const item = items.get(hit.id);

@@ -11,7 +11,7 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
-import type { CommandContext, CommandResult } from './context.js';
+import { CommandFailure, type CommandContext, type CommandResult, type HeldSync } from './context.js';
 
 const A = ns('AirSync');
 
@@ -335,6 +335,65 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
   );
 }
 
+/** What a busy answer (111 / HTTP 503) tells the client to wait before it tries again. */
+const RETRY_AFTER_SECONDS = 5;
+/** Held Syncs one device may have open at once; a further one ends the oldest. */
+const MAX_HELD_PER_DEVICE = 8;
+
+const lockKey = (ctx: CommandContext, folderId: number): string => `${ctx.device.pk}:${folderId}`;
+
+/**
+ * Runs `work` while no other request of this device works on these collections. Between reading the
+ * view a SyncKey names and saving its successor a Sync may wait (a draft being stored or sent); a
+ * second Sync of the collection in that gap would save a view the first then overwrites, so one of
+ * the two answers would name a view holding other items than it told the device. Exchange, too,
+ * works on one request per device and collection at a time.
+ */
+async function exclusively<T>(ctx: CommandContext, folderIds: ReadonlySet<number>, work: () => Promise<T>): Promise<T> {
+  const release = await ctx.cache.syncLocks.acquireAll([...folderIds].map((id) => lockKey(ctx, id)), ctx.signal);
+  if (!release) {
+    throw new CommandFailure(111, 'another Sync of this device is still working on the same collection: retry later',
+      { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+  }
+  try {
+    return await work();
+  } finally {
+    release();
+  }
+}
+
+/** Ends the device's held Syncs that watch any of these folders: they answer empty ("no changes"), as an expired hold does. */
+function endHeldSyncs(ctx: CommandContext, folderIds: ReadonlySet<number>): void {
+  const mine = ctx.cache.heldSyncs?.get(ctx.device.pk);
+  if (!mine) return;
+  for (const h of [...mine]) {
+    if ([...h.folderIds].some((id) => folderIds.has(id))) h.end();
+  }
+}
+
+/** Registers a held Sync so that a newer one can end it; `stop` also aborts when the client goes away. */
+function holdFor(ctx: CommandContext, folderIds: ReadonlySet<number>): { stop: AbortController; release(): void } {
+  const pk = ctx.device.pk;
+  const stop = new AbortController();
+  const onClientGone = (): void => stop.abort();
+  ctx.signal.addEventListener('abort', onClientGone, { once: true });
+  if (ctx.signal.aborted) stop.abort();
+  const all = (ctx.cache.heldSyncs ??= new Map());
+  const mine = all.get(pk) ?? new Set<HeldSync>();
+  all.set(pk, mine);
+  if (mine.size >= MAX_HELD_PER_DEVICE) mine.values().next().value?.end();
+  const entry: HeldSync = { folderIds, end: () => stop.abort() };
+  mine.add(entry);
+  return {
+    stop,
+    release: () => {
+      ctx.signal.removeEventListener('abort', onClientGone);
+      mine.delete(entry);
+      if (mine.size === 0 && all.get(pk) === mine) all.delete(pk);
+    },
+  };
+}
+
 function globalFailure(status: number, limit?: number): CommandResult {
   return { kind: 'wbxml', body: A('Sync', A('Status', status), limit !== undefined && A('Limit', limit)) };
 }
@@ -371,6 +430,12 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
   if (collectionEls.length > MAX_COLLECTIONS) return globalFailure(SyncStatus.TooManyCollections, MAX_COLLECTIONS);
   if (ctx.request) ctx.cache.lastSync.set(ctx.device.pk, ctx.request);
 
+  const folderIds = new Set(collectionEls.map((el) => parseFolderId(childText(el, 'AirSync:CollectionId'))).filter((f): f is number => f !== undefined));
+  // This request supersedes any Sync of these collections the device has held; a held request of its
+  // own is registered before its first run, so a newer one can end it from the start.
+  endHeldSyncs(ctx, folderIds);
+  const held = holdSeconds === undefined ? undefined : holdFor(ctx, folderIds);
+
   // Why client Adds and Changes were refused, for the log and the X-EasMime-Reason header.
   const reasons: string[] = [];
   const run = async (): Promise<{ results: WbxmlElement[]; anything: boolean }> => {
@@ -399,14 +464,24 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
     return { results, anything };
   };
 
-  let outcome = await run();
-  if (holdSeconds !== undefined && !outcome.anything) {
-    const folders = collectionEls.map((el) => parseFolderId(childText(el, 'AirSync:CollectionId'))).filter((f): f is number => f !== undefined);
-    const changed = await ctx.backend.waitForChanges(ctx.principal, folders, holdSeconds * 1000 - 5000, ctx.signal);
-    if (!changed) return { kind: 'empty' };
-    outcome = await run();
-    if (!outcome.anything) return { kind: 'empty' };
+  try {
+    let outcome = await exclusively(ctx, folderIds, run);
+    if (held && !outcome.anything) {
+      if (held.stop.signal.aborted) return { kind: 'empty' };
+      const changed = await ctx.backend.waitForChanges(ctx.principal, [...folderIds], holdSeconds! * 1000 - 5000, held.stop.signal);
+      // Ended by a newer Sync of the same collections: that one answers for them now.
+      if (!changed || held.stop.signal.aborted) return { kind: 'empty' };
+      const again = await exclusively(ctx, folderIds, async () => (held.stop.signal.aborted ? undefined : run()));
+      if (!again || !again.anything) return { kind: 'empty' };
+      outcome = again;
+    }
+    return answer(ctx, outcome, reasons);
+  } finally {
+    held?.release();
   }
+}
+
+function answer(ctx: CommandContext, outcome: { results: WbxmlElement[]; anything: boolean }, reasons: string[]): CommandResult {
   if (ctx.version >= V121 && !outcome.anything && ctx.request === undefined) return { kind: 'empty' };
   if (reasons.length > 0) ctx.log({ level: 'warn', msg: 'sync items refused', reasons });
   return {

@@ -193,6 +193,19 @@ export function draftMarkers(version: number, isDraft: boolean, bcc: string | un
   return [E2('IsDraft', isDraft ? 1 : 0), ...(isDraft && bcc ? [E2('Bcc', bcc)] : [])];
 }
 
+/**
+ * The same markers for emails answered outside a Sync, by ItemOperations Fetch and Search: MS-ASEMAIL
+ * lets any Email class element appear there (3.2.5.2, 3.2.5.3), so a 16.x client sees a draft as a draft
+ * wherever it meets it. `bccOf` is asked only for the drafts among `items`, and only from 16.0.
+ */
+export function draftMarkersOf(version: number, items: Iterable<{ id: number; isDraft: boolean }>,
+  bccOf: (ids: number[]) => Map<number, string>): (id: number) => WbxmlElement[] {
+  if (version < V160) return () => [];
+  const drafts = new Set([...items].filter((i) => i.isDraft).map((i) => i.id));
+  const bcc = drafts.size > 0 ? bccOf([...drafts]) : new Map<number, string>();
+  return (id) => draftMarkers(version, drafts.has(id), bcc.get(id));
+}
+
 /** Whether a Sync Add or Change carries Email2:Send (send the draft after saving it). */
 export function wantsSend(cmd: WbxmlElement): boolean {
   return child(cmd, 'Email2:Send') !== undefined;

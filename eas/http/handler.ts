@@ -8,6 +8,7 @@ import { BASE64_QUERY_SINCE, COMMANDS, COMMAND_NAMESPACE, parseVersion, SUPPORTE
 import { parseQuery, QueryError } from './query.js';
 import { CommandFailure, type CommandCache, type CommandContext, type CommandHandler, type CommandResult } from '../commands/context.js';
 import { COMMAND_HANDLERS } from '../commands/index.js';
+import { CollectionLocks } from '../commands/collectionlocks.js';
 
 export interface EasHttpRequest {
   method: string;
@@ -31,7 +32,17 @@ export interface EasHandlerOptions {
   log?: (event: Record<string, unknown>) => void;
   /** Decoded requests and responses as XML, for tracing (off by default: bodies hold mail). */
   trace?: (record: { user: string; deviceId: string; command: string; request?: string; response?: string }) => void;
+  /** Longest a Sync waits for another Sync of the same device and collection to finish (default 30 s). */
+  syncLockWaitMs?: number;
 }
+
+/**
+ * A Sync that works on a collection waits for the device's previous Sync of it: up to 30 s (a draft
+ * sent through a slow smarthost takes that long at most), and at most 4 requests deep. Beyond either
+ * bound the server is busy for that device: 111, or HTTP 503 before 14.0, with Retry-After.
+ */
+export const SYNC_LOCK_WAIT_MS = 30_000;
+export const SYNC_LOCK_MAX_WAITERS = 4;
 
 const WBXML_TYPE = 'application/vnd.ms-sync.wbxml';
 const POLICY_EXEMPT = new Set(['Provision', 'Ping']);
@@ -53,7 +64,10 @@ export function advertisedCommands(): string {
 export function createEasHandler(backend: EasBackend, options: EasHandlerOptions = {}): (req: EasHttpRequest) => Promise<EasHttpResponse> {
   const serverName = options.serverName ?? '15.20.0000.000';
   const log = options.log ?? (() => undefined);
-  const cache: CommandCache = { lastSync: new Map() };
+  const cache: CommandCache = {
+    lastSync: new Map(),
+    syncLocks: new CollectionLocks({ waitMs: options.syncLockWaitMs ?? SYNC_LOCK_WAIT_MS, maxWaiters: SYNC_LOCK_MAX_WAITERS }),
+  };
   const common = (): Record<string, string> => ({ 'MS-Server-ActiveSync': serverName, 'Cache-Control': 'private' });
   const versionHeaders = (): Record<string, string> => ({
     'MS-ASProtocolVersions': SUPPORTED_VERSIONS.join(','),
@@ -163,7 +177,7 @@ export function createEasHandler(backend: EasBackend, options: EasHandlerOptions
     try {
       result = await handler(ctx);
     } catch (e) {
-      if (e instanceof CommandFailure) return fail(command, version, e.status, e.message);
+      if (e instanceof CommandFailure) return fail(command, version, e.status, e.message, e.headers);
       log({ level: 'error', msg: 'command failed', command, user: principal.address, deviceId: query.deviceId, error: e instanceof Error ? e.stack : String(e) });
       return fail(command, version, 110, 'internal server error');
     }
@@ -196,15 +210,15 @@ export function createEasHandler(backend: EasBackend, options: EasHandlerOptions
   }
 
   /** A command-level failure in the form of the client's version. */
-  function fail(command: string, version: number, status: number, message: string): EasHttpResponse {
+  function fail(command: string, version: number, status: number, message: string, extra: Record<string, string> = {}): EasHttpResponse {
     log({ level: 'warn', msg: 'eas failure', command, status, reason: message });
     if (version >= V140 && COMMAND_NAMESPACE[command]) {
       const ns = COMMAND_NAMESPACE[command]!;
       const body = encodeWbxml(x(`${ns}:${command}`, x(`${ns}:Status`, status)));
-      return { status: 200, headers: { ...common(), 'Content-Type': WBXML_TYPE, 'X-EasMime-Reason': headerSafe(message) }, body };
+      return { status: 200, headers: { ...common(), ...extra, 'Content-Type': WBXML_TYPE, 'X-EasMime-Reason': headerSafe(message) }, body };
     }
     const http = LEGACY_HTTP_FOR_STATUS[status] ?? (status >= 100 ? 500 : 400);
-    return { status: http, headers: { ...common(), 'X-EasMime-Reason': headerSafe(message) } };
+    return { status: http, headers: { ...common(), ...extra, 'X-EasMime-Reason': headerSafe(message) } };
   }
 }
 

@@ -173,10 +173,10 @@ describe('end to end: ItemOperations, GetAttachment and MoveItems', function () 
       assert.equal(status(bfetch), '1');
       assert.ok(bparts[Number(childText(child(bfetch, 'ItemOperations:Properties'), 'ItemOperations:Part'))]!.equals(binary.subarray(0, 100)));
 
-      // References that are malformed, point nowhere, or name an attachment the message lacks.
+      // References that are malformed, point nowhere, or name an attachment the message lacks: all an invalid attachment (15).
       const [folder, message] = blobRef.split(':');
       const bad = await itemOps(bob, [fetchRef('not-a-reference'), fetchRef(''), fetchRef(`${folder}:99999999:0`), fetchRef(`${folder}:${message}:7`)]);
-      assert.deepEqual(responses(bad, 'Fetch').map(status), ['15', '15', '6', '15']);
+      assert.deepEqual(responses(bad, 'Fetch').map(status), ['15', '15', '15', '15']);
     });
 
     it(`${version}: Fetch of an item by ServerId and by LongId renders through the body options, also as multipart`, async () => {
@@ -275,7 +275,8 @@ describe('end to end: ItemOperations, GetAttachment and MoveItems', function () 
       IO('EmptyFolderContents', A('CollectionId', inbox)),
       IO('Move', IO('ConversationId', conversation), IO('DstFldId', alice.folders.get('Junk Email')!), IO('Options', IO('MoveAlways'))),
     ]);
-    assert.deepEqual(responses(r, 'Fetch').map(status), ['6', '6', '6']);
+    // Another user's FileReference is an invalid attachment reference (15); their item by ServerId or LongId is not found (6).
+    assert.deepEqual(responses(r, 'Fetch').map(status), ['15', '6', '6']);
     assert.equal(status(responses(r, 'EmptyFolderContents')[0]), '6');
     assert.equal(status(responses(r, 'Move')[0]), '6');
     const mv = await alice.c.send('MoveItems', M('MoveItems', M('Move', M('SrcMsgId', serverId), M('SrcFldId', inbox), M('DstFldId', alice.folders.get('Junk Email')!))));
