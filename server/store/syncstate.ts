@@ -32,13 +32,18 @@ export class SyncStates {
   constructor(private readonly db: Db) {}
 
   /**
-   * Keys are "{chain}generation". The chain is random per reset, so a key from an abandoned chain never
-   * names a later view; within a chain the key is fixed by the generation, so a retried request is
-   * answered with the very same key as the answer the client lost.
+   * Keys are "{chain}generation.digest". The chain is random per reset, so a key from an abandoned
+   * chain never names a later view. The digest covers the key derived from and what was changed,
+   * so a retried request that is answered with the same changes gets the very same key as the answer
+   * the client lost, and one answered differently (the folder changed in between) gets another: a
+   * client that did receive the first answer and syncs on from it is told its key is unknown and
+   * starts over, instead of being told the view holds items it was never sent.
    */
-  private newKey(generation: number, from?: SyncState): string {
-    const chain = from ? from.key.slice(0, from.key.indexOf('}') + 1) : `{${crypto.randomUUID()}}`;
-    return `${chain}${generation}`;
+  private newKey(generation: number, from?: SyncState, change = ''): string {
+    if (!from) return `{${crypto.randomUUID()}}${generation}`;
+    const chain = from.key.slice(0, from.key.indexOf('}') + 1);
+    const digest = crypto.createHash('sha256').update(from.key).update('\n').update(change).digest('hex').slice(0, 8);
+    return `${chain}${generation}.${digest}`;
   }
 
   private latestGeneration(devicePk: number, scope: string): number {
@@ -66,22 +71,23 @@ export class SyncStates {
     return r && { id: r.id, key: r.sync_key, generation: r.generation, latest: true };
   }
 
-  private makeSuccessor(devicePk: number, scope: string, from: SyncState): SyncState {
+  private makeSuccessor(devicePk: number, scope: string, from: SyncState, change: string): SyncState {
     // Views newer than `from` belong to an answer the client never received; views older than
     // `from` can no longer be retried. Only `from` and its successor remain.
     this.db.prepare('DELETE FROM sync_states WHERE device_pk = ? AND scope = ? AND generation != ?').run(devicePk, scope, from.generation);
     const generation = from.generation + 1;
-    const key = this.newKey(generation, from);
+    const key = this.newKey(generation, from, change);
     const info = this.db.prepare('INSERT INTO sync_states (device_pk, scope, sync_key, generation, created_at) VALUES (?, ?, ?, ?, ?)').run(devicePk, scope, key, generation, Date.now());
     return { id: Number(info.lastInsertRowid), key, generation, latest: true };
   }
 
   derive(devicePk: number, scope: string, from: SyncState, update: ViewUpdate): SyncState {
     return this.db.transaction(() => {
-      const next = this.reuseParent(devicePk, scope, from, update) ?? this.copySuccessor(devicePk, scope, from, update);
+      const delta = JSON.stringify({ set: update.set, remove: update.remove });
+      const next = this.reuseParent(devicePk, scope, from, update, delta) ?? this.copySuccessor(devicePk, scope, from, update, delta);
       // A reused row's hints described its old items: cleared here, set again below for a folder.
       this.db.prepare(`UPDATE sync_states SET parent_id = ?, delta = ?, add_floor_at = NULL, add_floor_id = NULL, add_mark = NULL, clean_marker = NULL
-          WHERE id = ?`).run(from.id, JSON.stringify({ set: update.set, remove: update.remove }), next.id);
+          WHERE id = ?`).run(from.id, delta, next.id);
       const folderId = Number(scope);
       if (Number.isSafeInteger(folderId)) this.saveHints(devicePk, folderId, from, next, update);
       return next;
@@ -95,8 +101,8 @@ export class SyncStates {
     for (const s of update.set) set.run(stateId, s.id, s.modseq);
   }
 
-  private copySuccessor(devicePk: number, scope: string, from: SyncState, update: ViewUpdate): SyncState {
-    const next = this.makeSuccessor(devicePk, scope, from);
+  private copySuccessor(devicePk: number, scope: string, from: SyncState, update: ViewUpdate, delta: string): SyncState {
+    const next = this.makeSuccessor(devicePk, scope, from, delta);
     this.db.prepare('INSERT INTO sync_items (state_id, item_id, modseq) SELECT ?, item_id, modseq FROM sync_items WHERE state_id = ?').run(next.id, from.id);
     this.applyUpdate(next.id, update);
     return next;
@@ -107,7 +113,7 @@ export class SyncStates {
    * dropped anyway, so its rows are brought up to `from` by replaying the update that made `from`,
    * then to the successor, instead of copying every row of `from`. Anything else copies.
    */
-  private reuseParent(devicePk: number, scope: string, from: SyncState, update: ViewUpdate): SyncState | undefined {
+  private reuseParent(devicePk: number, scope: string, from: SyncState, update: ViewUpdate, delta: string): SyncState | undefined {
     const own = this.db.prepare('SELECT parent_id, delta FROM sync_states WHERE id = ? AND device_pk = ? AND scope = ? AND generation = ?')
       .get(from.id, devicePk, scope, from.generation) as { parent_id: number | null; delta: string | null } | undefined;
     if (!own || own.parent_id === null || own.delta === null) return undefined;
@@ -117,7 +123,7 @@ export class SyncStates {
     this.applyUpdate(parent, JSON.parse(own.delta) as ViewUpdate);
     this.applyUpdate(parent, update);
     const generation = from.generation + 1;
-    const key = this.newKey(generation, from);
+    const key = this.newKey(generation, from, delta);
     this.db.prepare('UPDATE sync_states SET sync_key = ?, generation = ?, created_at = ? WHERE id = ?').run(key, generation, Date.now(), parent);
     return { id: parent, key, generation, latest: true };
   }
@@ -199,7 +205,7 @@ export class SyncStates {
 
   deriveHierarchy(devicePk: number, from: SyncState, entries: HierarchyEntry[]): SyncState {
     return this.db.transaction(() => {
-      const next = this.makeSuccessor(devicePk, 'hierarchy', from);
+      const next = this.makeSuccessor(devicePk, 'hierarchy', from, JSON.stringify(entries));
       const ins = this.db.prepare('INSERT INTO sync_folders (state_id, folder_id, parent_id, name, type) VALUES (?, ?, ?, ?, ?)');
       for (const e of entries) ins.run(next.id, e.folderId, e.parentId, e.name, e.type);
       return next;

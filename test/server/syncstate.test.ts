@@ -64,6 +64,22 @@ describe('sync states (SQLite)', () => {
     assert.ok(store.syncStates.find(device, String(inbox), v3.key)?.latest);
   });
 
+  it('a retry answered differently (the folder changed in between) gets another key, and the lost answer\'s key is forgotten', () => {
+    for (let i = 0; i < 3; i++) store.mailbox.insertMessage(userId, inbox, message(i));
+    const v1 = take(store.syncStates.start(device, String(inbox)), 100).next;
+    store.mailbox.insertMessage(userId, inbox, message(3));
+    const first = take(v1, 100);
+    store.mailbox.insertMessage(userId, inbox, message(4));
+    const retry = take(store.syncStates.find(device, String(inbox), v1.key)!, 100);
+    assert.equal(retry.diff.adds.length, 2, 'the retry carries both new messages');
+    assert.notEqual(retry.next.key, first.next.key);
+    assert.equal(retry.next.generation, first.next.generation);
+    // A client that did get the first answer and syncs on from its key must start over rather than
+    // be told its view holds the fifth message it was never sent.
+    assert.equal(store.syncStates.find(device, String(inbox), first.next.key), undefined);
+    assert.ok(store.syncStates.find(device, String(inbox), retry.next.key)?.latest);
+  });
+
   it('reports changes, deletions and moves once', () => {
     const ids = [0, 1, 2].map((i) => store.mailbox.insertMessage(userId, inbox, message(i)));
     let view = take(store.syncStates.start(device, String(inbox)), 100).next;
