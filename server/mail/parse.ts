@@ -5,15 +5,20 @@
 // reason. Anything else - garbage bytes, a MIME tree mailparser rejects, a
 // timeout - yields a ParsedMessage with defaults plus `warnings`, because an
 // SMTP server accepts such mail and the raw bytes are still stored and served.
+//
+// Two parsers read the body: the lean parser (lean-parse.ts) for the shapes ordinary mail
+// comes in, and mailparser for everything the lean parser is not sure of. Both report the
+// same MailContent, and the lean parser only answers where its answer is mailparser's.
 
-import { Readable } from 'node:stream';
-import { simpleParser, type Attachment, type ParsedMail } from 'mailparser';
 import { classifyParsed, messageClassFor, type SmimeKind } from '../../smime/classify.js';
 import { findHeaderEnd, parseHeaderFields } from '../../smime/mime-split.js';
-import { displayNames, formatMailboxes, mailboxes, plainAddresses } from './addresses.js';
+import { displayNames, formatMailboxes, plainAddresses } from './addresses.js';
 import { codePageFor } from './charset.js';
 import { MailParseError } from './errors.js';
 import { headerDate, importanceOf, threadIndexOf, threadTopic } from './headers.js';
+import { parseLean } from './lean-parse.js';
+import { contentFromMailparser, type AttachmentMeta, type MailContent } from './mail-content.js';
+import { runMailparser } from './mailparser-run.js';
 import { mainTextCharset } from './structure.js';
 import { PREVIEW_LENGTH, previewOf, roughHtmlToText } from './text.js';
 import type { AttachmentInfo, ParsedMessage, ParseOptions } from './types.js';
@@ -37,7 +42,28 @@ const OPAQUE_KINDS = new Set<SmimeKind>(['enveloped', 'auth-enveloped', 'opaque-
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]+/g;
 
+/** Which parser read the body, and why the lean one declined. */
+export interface ParseOutcome {
+  parsed: ParsedMessage;
+  path: 'lean' | 'mailparser';
+  fallbackReason?: string;
+}
+
 export async function parseMessage(raw: Buffer, opts: ParseOptions = {}): Promise<ParsedMessage> {
+  return (await parseMessageDetailed(raw, opts)).parsed;
+}
+
+/** parseMessage, also telling which parser answered (tests, diagnostics). */
+export function parseMessageDetailed(raw: Buffer, opts: ParseOptions = {}): Promise<ParseOutcome> {
+  return parseWith(raw, opts, true);
+}
+
+/** parseMessage on the mailparser path alone: the reference the lean parser is checked against. */
+export async function parseMessageWithMailparser(raw: Buffer, opts: ParseOptions = {}): Promise<ParsedMessage> {
+  return (await parseWith(raw, opts, false)).parsed;
+}
+
+async function parseWith(raw: Buffer, opts: ParseOptions, tryLean: boolean): Promise<ParseOutcome> {
   const o = { ...DEFAULTS, ...definedOnly(opts) };
   if (!Buffer.isBuffer(raw)) throw new MailParseError('invalid-input', 'message must be a Buffer');
   if (raw.length > o.maxBytes) {
@@ -57,31 +83,42 @@ export async function parseMessage(raw: Buffer, opts: ParseOptions = {}): Promis
   if (smime.malformed) warnings.push(`S/MIME: ${smime.malformed}`);
   const opaque = OPAQUE_KINDS.has(smime.kind);
 
-  let mail = await runMailparser(raw, o, warnings);
-  // Headers are still worth having when the body defeated mailparser.
-  if (!mail) mail = await runMailparser(Buffer.concat([raw.subarray(0, hb.headerEnd), Buffer.from('\r\n\r\n')]), o, warnings);
+  let mail: MailContent | undefined;
+  let fallbackReason: string | undefined;
+  if (tryLean) {
+    const lean = parseLean(raw, hb, { ...o, withBodies: !opaque });
+    if ('content' in lean) mail = lean.content;
+    else fallbackReason = lean.fallback;
+  }
+  const path = mail ? 'lean' : 'mailparser';
+  if (!mail) {
+    let parsed = await runMailparser(raw, o, warnings);
+    // Headers are still worth having when the body defeated mailparser.
+    if (!parsed) parsed = await runMailparser(Buffer.concat([raw.subarray(0, hb.headerEnd), Buffer.from('\r\n\r\n')]), o, warnings);
+    mail = parsed ? contentFromMailparser(parsed) : undefined;
+  }
 
   const charset = opaque ? undefined : mainTextCharset(fields, body);
   let text = opaque ? '' : mail?.text ?? '';
-  const html = opaque || !mail || typeof mail.html !== 'string' ? undefined : mail.html;
+  const html = opaque || !mail ? undefined : mail.html;
   if (mail?.textConversionError && html !== undefined) {
-    warnings.push(`HTML not converted to text: ${mail.textConversionError.message}`);
+    warnings.push(`HTML not converted to text: ${mail.textConversionError}`);
     if (!text.trim()) text = roughHtmlToText(html);
   }
 
   const subject = clean(mail?.subject ?? '');
-  const to = mailboxes(mail?.to);
-  const cc = mailboxes(mail?.cc);
+  const to = mail?.to ?? [];
+  const cc = mail?.cc ?? [];
   const date = headerDate(fields);
   const threadIndex = threadIndexOf(fields);
   const attachments = opaque ? [] : describeAttachments(mail?.attachments ?? [], smime.kind);
 
-  return {
+  const parsed: ParsedMessage = {
     subject,
-    from: formatMailboxes(mailboxes(mail?.from), ', '),
+    from: formatMailboxes(mail?.from ?? [], ', '),
     to: formatMailboxes(to, ', '),
     cc: formatMailboxes(cc, ', '),
-    replyTo: formatMailboxes(mailboxes(mail?.replyTo), '; '),
+    replyTo: formatMailboxes(mail?.replyTo ?? [], '; '),
     displayTo: displayNames(to),
     displayCc: displayNames(cc),
     date: date ?? (opts.now ? opts.now() : new Date()),
@@ -98,78 +135,35 @@ export async function parseMessage(raw: Buffer, opts: ParseOptions = {}): Promis
     threadTopic: threadTopic(subject),
     ...(mail?.messageId ? { messageId: clean(mail.messageId) } : {}),
     ...(mail?.inReplyTo ? { inReplyTo: clean(mail.inReplyTo) } : {}),
-    references: mail?.references === undefined ? [] : ([] as string[]).concat(mail.references).map(clean),
+    references: (mail?.references ?? []).map(clean),
     attachments,
     hasAttachments: attachments.some((a) => !a.isInline),
     toAddresses: plainAddresses(to),
     ccAddresses: plainAddresses(cc),
-    bccAddresses: plainAddresses(mailboxes(mail?.bcc)),
+    bccAddresses: plainAddresses(mail?.bcc ?? []),
     ...(threadIndex ? { threadIndex } : {}),
     size: raw.length,
     warnings,
   };
+  return { parsed, path, ...(fallbackReason !== undefined ? { fallbackReason } : {}) };
 }
 
-type Resolved = typeof DEFAULTS & ParseOptions;
-
-async function runMailparser(raw: Buffer, o: Resolved, warnings: string[]): Promise<ParsedMail | undefined> {
-  // Fed in chunks so that a timeout can stop the work: destroying the input
-  // halts mailparser at the next chunk, where a Buffer input would run to the end.
-  const input = Readable.from(chunksOf(raw, 64 * 1024), { objectMode: false });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => {
-      input.destroy(new Error('timeout'));
-      resolve('timeout');
-    }, o.timeoutMs);
-  });
-  try {
-    const parsing = simpleParser(input, {
-      keepCidLinks: true, // EAS clients resolve cid: against the attachment list themselves.
-      skipTextToHtml: true,
-      skipImageLinks: true,
-      skipTextLinks: true,
-      checksumAlgo: false,
-      maxHtmlLengthToParse: o.maxHtmlToTextBytes,
-      maxHeadSize: o.maxHeaderBytes,
-      maxChildNodes: o.maxParts,
-    });
-    // A rejection after a timeout must not surface as an unhandled rejection.
-    parsing.catch(() => undefined);
-    const result = await Promise.race([parsing, timeout]);
-    if (result === 'timeout') {
-      warnings.push(`mailparser: gave up after ${o.timeoutMs} ms`);
-      return undefined;
-    }
-    return result;
-  } catch (err) {
-    warnings.push(`mailparser: ${err instanceof Error ? err.message : String(err)}`);
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function* chunksOf(buf: Buffer, size: number): Generator<Buffer> {
-  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
-}
-
-function describeAttachments(list: Attachment[], kind: SmimeKind): AttachmentInfo[] {
+function describeAttachments(list: AttachmentMeta[], kind: SmimeKind): AttachmentInfo[] {
   const out: AttachmentInfo[] = [];
   list.forEach((a, index) => {
     const contentType = (a.contentType || 'application/octet-stream').toLowerCase();
     // The detached signature is transport, not content; clients that verify fetch the MIME.
     if (kind === 'clear-signed' && SIGNATURE_TYPES.has(contentType)) return;
     const contentId = a.cid ? clean(a.cid) : undefined;
-    const disposition = (a.contentDisposition ?? '').toLowerCase();
+    const disposition = a.disposition.toLowerCase();
     out.push({
       index,
-      partId: a.partId ?? null,
+      partId: a.partId,
       fileName: clean(a.filename ?? '').trim() || defaultFileName(index, contentType),
       contentType,
-      size: typeof a.size === 'number' ? a.size : a.content?.length ?? 0,
+      size: a.size,
       ...(contentId ? { contentId } : {}),
-      isInline: Boolean(contentId) && (a.related === true || disposition === 'inline'),
+      isInline: Boolean(contentId) && (a.related || disposition === 'inline'),
     });
   });
   return out;
