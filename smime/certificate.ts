@@ -21,6 +21,7 @@ import {
   smallInteger,
   stringValue,
   TAG,
+  textOf,
   time,
   type DerNode,
 } from './der.js';
@@ -448,7 +449,7 @@ const nameCache = new Map<string, NameFacts>();
 export function readName(der: Uint8Array, name: DerNode): NameFacts {
   const len = name.end - name.start;
   if (len > 2048) return decodeName(der, name);
-  const key = Buffer.from(der.buffer, der.byteOffset + name.start, len).toString('latin1');
+  const key = textOf(der, 'latin1', name.start, name.end);
   const hit = nameCache.get(key);
   if (hit) return hit;
   const facts = decodeName(der, name);

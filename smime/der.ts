@@ -13,11 +13,13 @@ export const MAX_DER_DEPTH = 48;
 /** Children of one constructed element read before giving up (bounds work on crafted input). */
 export const MAX_DER_CHILDREN = 100_000;
 
+/**
+ * One element. Kept to the fields callers read: a message makes dozens of these, and a smaller
+ * object is cheaper to make and to collect. The class and the number of a tag are in `tag`
+ * (callers compare the first identifier octet as written).
+ */
 export interface DerNode {
-  /** Class bits (0 universal, 1 application, 2 context, 3 private). */
-  cls: number;
   constructed: boolean;
-  tagNumber: number;
   /** First identifier octet as written (e.g. 0x30 SEQUENCE, 0xa0 [0] constructed). */
   tag: number;
   start: number;
@@ -56,17 +58,13 @@ export function readNode(buf: Uint8Array, off: number, limit = buf.length, depth
   if (depth > MAX_DER_DEPTH) throw new DerError('nesting too deep');
   if (off < 0 || off + 2 > limit) throw new DerError('truncated element');
   const tag = buf[off]!;
-  const cls = tag >> 6;
   const constructed = (tag & 0x20) !== 0;
-  let tagNumber = tag & 0x1f;
   let p = off + 1;
-  if (tagNumber === 0x1f) {
-    tagNumber = 0;
+  if ((tag & 0x1f) === 0x1f) {
+    // A high tag number: up to four more octets, the last without bit 8.
     for (let n = 0; ; n++) {
       if (n >= 4 || p >= limit) throw new DerError('bad high tag number');
-      const b = buf[p++]!;
-      tagNumber = tagNumber * 128 + (b & 0x7f);
-      if ((b & 0x80) === 0) break;
+      if ((buf[p++]! & 0x80) === 0) break;
     }
   }
   if (p >= limit) throw new DerError('truncated length');
@@ -80,7 +78,7 @@ export function readNode(buf: Uint8Array, off: number, limit = buf.length, depth
     const known = ends?.get(off);
     if (known !== undefined) {
       if (known > limit) throw new DerError('unterminated indefinite length');
-      return { cls, constructed, tagNumber, tag, start: off, contentStart: p, contentEnd: known - 2, end: known, indefinite: true };
+      return { constructed, tag, start: off, contentStart: p, contentEnd: known - 2, end: known, indefinite: true };
     }
     let q = p;
     for (let count = 0; ; count++) {
@@ -89,7 +87,7 @@ export function readNode(buf: Uint8Array, off: number, limit = buf.length, depth
       if (buf[q] === 0 && buf[q + 1] === 0) {
         if (!ends) indefiniteEnds.set(buf, (ends = new Map()));
         ends.set(off, q + 2);
-        return { cls, constructed, tagNumber, tag, start: off, contentStart: p, contentEnd: q, end: q + 2, indefinite: true };
+        return { constructed, tag, start: off, contentStart: p, contentEnd: q, end: q + 2, indefinite: true };
       }
       q = readNode(buf, q, limit, depth + 1).end;
     }
@@ -107,7 +105,7 @@ export function readNode(buf: Uint8Array, off: number, limit = buf.length, depth
   }
   const end = p + length;
   if (end > limit) throw new DerError('element runs past its container');
-  return { cls, constructed, tagNumber, tag, start: off, contentStart: p, contentEnd: end, end, indefinite: false };
+  return { constructed, tag, start: off, contentStart: p, contentEnd: end, end, indefinite: false };
 }
 
 /** The children of a constructed element, in order. */
@@ -207,7 +205,13 @@ export function integerHex(buf: Uint8Array, node: DerNode): string {
   let p = node.contentStart;
   if (p >= node.contentEnd) throw new DerError('empty INTEGER');
   while (p < node.contentEnd - 1 && buf[p] === 0) p++;
-  return Buffer.from(buf.buffer, buf.byteOffset + p, node.contentEnd - p).toString('hex');
+  return textOf(buf, 'hex', p, node.contentEnd);
+}
+
+/** Bytes `start` to `end` as text, without a new Buffer view when `buf` already is a Buffer. */
+export function textOf(buf: Uint8Array, encoding: 'hex' | 'latin1', start: number, end: number): string {
+  if (Buffer.isBuffer(buf)) return buf.toString(encoding, start, end);
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString(encoding);
 }
 
 /** Small non-negative INTEGER (versions, path lengths, salt lengths). */

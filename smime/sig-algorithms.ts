@@ -98,7 +98,11 @@ export function describeSignatureOid(sigOid: string): string {
  */
 export function signatureScheme(buf: Uint8Array, algorithm: DerNode, digestOid?: string): SchemeResult {
   const parts = children(buf, algorithm);
-  const sigOid = oid(buf, parts[0]!);
+  return schemeOf(buf, oid(buf, parts[0]!), parts[1], digestOid);
+}
+
+/** As `signatureScheme`, for an AlgorithmIdentifier already read into its OID and parameters. */
+export function schemeOf(buf: Uint8Array, sigOid: string, params: DerNode | undefined, digestOid?: string): SchemeResult {
   if (digestOid !== undefined && !DIGEST_OIDS[digestOid]) return unsupported(`digest algorithm ${describeDigest(digestOid)}`);
   if (sigOid === OID_RSA || sigOid === OID_EC_PUBLIC_KEY) {
     // The key type alone: the hash is the SignerInfo's digest algorithm.
@@ -109,7 +113,7 @@ export function signatureScheme(buf: Uint8Array, algorithm: DerNode, digestOid?:
   if (rsaHash) return { ok: true, value: { scheme: 'rsa-pkcs1', hash: rsaHash } };
   const ecHash = ECDSA[sigOid];
   if (ecHash) return { ok: true, value: { scheme: 'ecdsa', hash: ecHash } };
-  if (sigOid === OID_RSA_PSS) return pssScheme(buf, parts[1]);
+  if (sigOid === OID_RSA_PSS) return pssScheme(buf, params);
   return unsupported(`signature algorithm ${describeSignatureOid(sigOid)}`);
 }
 

@@ -235,8 +235,20 @@ export class TrustStore {
 
   /** As `evaluate`, fetching CRLs through `opts.crlSource` for CAs the store has no CRL from. */
   async evaluateAsync(leaf: Certificate, opts: EvaluateOptions): Promise<PathEvaluation> {
+    return this.evaluateOrFetch(leaf, opts);
+  }
+
+  /**
+   * As `evaluateAsync`, but answers at once (no promise) when nothing has to be fetched: the
+   * usual case, where the store holds the CRLs or no CRL source is configured.
+   */
+  evaluateOrFetch(leaf: Certificate, opts: EvaluateOptions): PathEvaluation | Promise<PathEvaluation> {
     const first = this.evaluate(leaf, opts);
     if (!opts.crlSource || !opts.checkCrl || first.checks.revocation.status !== 'unknown' || !first.anchored) return first;
+    return this.fetchAndEvaluate(leaf, opts, first, opts.crlSource);
+  }
+
+  private async fetchAndEvaluate(leaf: Certificate, opts: EvaluateOptions, first: PathEvaluation, source: CrlSource): Promise<PathEvaluation> {
     const fetched: Crl[] = [];
     // Only certificates on an anchored path: their distribution points were
     // written by a CA we trust, so we never fetch a URL an attacker chose.
@@ -245,7 +257,7 @@ export class TrustStore {
       const cert = first.chain[i]!;
       if (!wanted.has(i) || cert.crlDistributionPoints.length === 0) continue;
       try {
-        fetched.push(...(await opts.crlSource.crlsFor(cert)));
+        fetched.push(...(await source.crlsFor(cert)));
       } catch {
         // A failed fetch leaves the status unknown.
       }

@@ -11,11 +11,11 @@ import { classifyParsed, type SmimeClassification, type SmimeKind } from './clas
 import { findHeaderEnd, firstHeader, parseStructuredValue, splitMultipart, type MimeEntity, type StructuredValue } from './mime-split.js';
 import { parseCertificate, publicKeyOf, summarize, type Certificate } from './certificate.js';
 import { parseCrl, type Crl } from './crl.js';
-import { describeDigest, describeSignatureOid, digestName, keyPolicy, schemeName, signatureScheme, verifyWith, type DigestName } from './sig-algorithms.js';
+import { describeDigest, describeSignatureOid, digestName, keyPolicy, schemeName, schemeOf, verifyWith, type DigestName, type SchemeResult } from './sig-algorithms.js';
 import { OID, readCompressedData, readSignedData, type SignedData, type SignerInfo } from './signed-data.js';
-import { distinctReasons, type CrlSource, type TrustStore } from './trust.js';
+import { distinctReasons, type CrlSource, type PathEvaluation, type TrustStore } from './trust.js';
 import type { Check, LayerVerdict, Problem, Severity, SignerChecks, SignerVerdict, SmimeReason, SmimeVerdict } from './verdict.js';
-import { children, oid } from './der.js';
+import { children, oid, type DerNode } from './der.js';
 
 export interface VerifyLimits {
   /** Largest message looked at. */
@@ -92,13 +92,26 @@ export interface VerifyOptions {
 /** Verifies a MIME message (any kind). Always resolves to a verdict. */
 export async function verifySmime(raw: Buffer, opts: VerifyOptions): Promise<SmimeVerdict> {
   try {
-    return await verifyMessage(raw, opts);
+    const verdict = verifyMessage(raw, opts);
+    return verdict instanceof Promise ? await verdict : verdict;
   } catch (e) {
     return lastResort(e, opts);
   }
 }
 
-async function verifyMessage(raw: Buffer, opts: VerifyOptions): Promise<SmimeVerdict> {
+/**
+ * Work that may have to wait (a decryption hook, a CRL fetch) or, in the usual case, is already
+ * done. The walk stays synchronous until something really is asynchronous: an await per layer
+ * and per signer would cost every message a chain of promises for nothing.
+ */
+type Pending = Promise<void> | undefined;
+
+/** `next(value)`, at once when `value` is not a promise. */
+function after<T, R>(value: T | Promise<T>, next: (v: T) => R): R | Promise<Awaited<R>> {
+  return value instanceof Promise ? value.then(next) as Promise<Awaited<R>> : next(value);
+}
+
+function verifyMessage(raw: Buffer, opts: VerifyOptions): SmimeVerdict | Promise<SmimeVerdict> {
   const run = new Run(opts);
   let kind: SmimeKind = 'none';
   try {
@@ -119,11 +132,11 @@ async function verifyMessage(raw: Buffer, opts: VerifyOptions): Promise<SmimeVer
     run.setFrom(opts.from, entity);
     const cls = classifyTop(entity);
     kind = cls.kind;
-    await run.walk(bytes, entity, cls, 0);
+    const pending = run.walk(bytes, entity, cls, 0);
+    if (pending) return run.finishAfter(pending, kind);
     return run.finish(kind);
   } catch (e) {
-    run.problem('malformed', 'error', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`);
-    return run.finish(kind);
+    return run.failed(e, kind);
   }
 }
 
@@ -166,11 +179,11 @@ async function verifyBareCms(cms: Uint8Array, opts: VerifyOptions & { content?: 
     run.setFrom(opts.from === undefined ? null : opts.from, null);
     const der = decodeCmsText(Buffer.from(cms));
     const content = opts.content ? Buffer.from(opts.content) : null;
-    await run.signedLayer(kind, der, content ? variantsOf(content) : null, 0);
+    const pending = run.signedLayer(kind, der, content ? variantsOf(content) : null, 0);
+    if (pending) return await run.finishAfter(pending, kind);
     return run.finish(kind);
   } catch (e) {
-    run.problem('malformed', 'error', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`);
-    return run.finish(kind);
+    return run.failed(e, kind);
   }
 }
 
@@ -242,7 +255,17 @@ class Run {
     this.from = value ? extractAddress(value) : null;
   }
 
-  async walk(raw: Buffer, entity: MimeEntity, cls: SmimeClassification, depth: number): Promise<void> {
+  /** The verdict once `pending` settles; a failure in it is reported like a synchronous one. */
+  finishAfter(pending: Promise<void>, kind: SmimeKind): Promise<SmimeVerdict> {
+    return pending.then(() => this.finish(kind), (e: unknown) => this.failed(e, kind));
+  }
+
+  failed(e: unknown, kind: SmimeKind): SmimeVerdict {
+    this.problem('malformed', 'error', `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`);
+    return this.finish(kind);
+  }
+
+  walk(raw: Buffer, entity: MimeEntity, cls: SmimeClassification, depth: number): Pending {
     if (cls.kind === 'none') {
       if (cls.malformed) this.problem('malformed', 'error', cls.malformed);
       return;
@@ -268,7 +291,7 @@ class Run {
   }
 
   /** Looks inside verified content: another S/MIME layer is walked, plain content ends the walk. */
-  private async inner(content: Buffer, depth: number): Promise<void> {
+  private inner(content: Buffer, depth: number): Pending {
     // Most content is plain: a glance at the raw header block settles it without parsing.
     const hb = findHeaderEnd(content, 64 * 1024);
     if (hb && !/pkcs7|multipart\/signed|octet-stream/i.test(content.toString('latin1', 0, hb.headerEnd))) return;
@@ -276,10 +299,10 @@ class Run {
     if (!entity) return;
     const cls = classifyTop(entity);
     if (cls.kind === 'none') return;
-    await this.walk(content, entity, cls, depth + 1);
+    return this.walk(content, entity, cls, depth + 1);
   }
 
-  private async clearSigned(entity: MimeEntity, cls: SmimeClassification, depth: number): Promise<void> {
+  private clearSigned(entity: MimeEntity, cls: SmimeClassification, depth: number): Pending {
     this.signed = true;
     const layer = this.layers.push({ kind: 'clear-signed', status: 'verified' }) - 1;
     if (cls.malformed) this.problem('malformed', 'warning', cls.malformed, { layer });
@@ -291,7 +314,7 @@ class Run {
       this.layerMalformed(layer, boundary ? 'multipart/signed needs a content part and a signature part' : 'multipart/signed without boundary');
       return;
     }
-    const body = Buffer.from(entity.body.buffer, entity.body.byteOffset, entity.body.length);
+    const body = asBuffer(entity.body);
     const content = body.subarray(contentPart.start, contentPart.end);
     // The signature part's headers only say "base64" (or, rarely, binary):
     // the body tells the two apart (DER starts with a SEQUENCE tag, base64 never with 0x30).
@@ -301,27 +324,26 @@ class Run {
       this.layerMalformed(layer, 'signature part header block too large');
       return;
     }
-    const der = decodeCmsText(sigBytes.subarray(hb.bodyStart));
+    const der = decodeCmsText(sigBytes, false, hb.bodyStart);
     if (der.length === 0) {
       this.layerMalformed(layer, 'empty signature part');
       return;
     }
-    const ok = await this.verifySignedData(der, variantsOf(content), layer, depth, 'detached');
-    if (ok) await this.inner(content, depth);
+    return after(this.verifySignedData(der, variantsOf(content), layer, depth, 'detached'), (ok) => (ok ? this.inner(content, depth) : undefined));
   }
 
-  private async opaque(entity: MimeEntity, depth: number): Promise<void> {
+  private opaque(entity: MimeEntity, depth: number): Pending {
     this.signed = true;
     const layer = this.layers.push({ kind: 'opaque-signed', status: 'verified' }) - 1;
     const der = decodeBody(entity);
-    await this.verifySignedData(der, null, layer, depth, 'opaque');
+    return after(this.verifySignedData(der, null, layer, depth, 'opaque'), () => undefined);
   }
 
   /** For verifyCms: one signed layer from bare CMS. */
-  async signedLayer(kind: SmimeKind, der: Buffer, variants: Buffer[] | null, depth: number): Promise<void> {
+  signedLayer(kind: SmimeKind, der: Buffer, variants: Buffer[] | null, depth: number): Pending {
     this.signed = true;
     const layer = this.layers.push({ kind, status: 'verified' }) - 1;
-    await this.verifySignedData(der, variants, layer, depth, variants ? 'detached' : 'opaque');
+    return after(this.verifySignedData(der, variants, layer, depth, variants ? 'detached' : 'opaque'), () => undefined);
   }
 
   private async enveloped(raw: Buffer, entity: MimeEntity, kind: 'enveloped' | 'auth-enveloped', depth: number): Promise<void> {
@@ -356,7 +378,7 @@ class Run {
     await this.inner(Buffer.from(inner), depth);
   }
 
-  private async compressed(entity: MimeEntity, depth: number): Promise<void> {
+  private compressed(entity: MimeEntity, depth: number): Pending {
     const layer = this.layers.push({ kind: 'compressed', status: 'decompressed' }) - 1;
     let content: Buffer;
     try {
@@ -371,7 +393,7 @@ class Run {
       this.layerMalformed(layer, `compressed content unreadable: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
-    await this.inner(content, depth);
+    return this.inner(content, depth);
   }
 
   private layerMalformed(layer: number, detail: string): void {
@@ -383,7 +405,7 @@ class Run {
   // ---- one SignedData ---------------------------------------------------------------
 
   /** Returns true when the structure was readable (signers were checked). */
-  private async verifySignedData(der: Buffer, detached: Buffer[] | null, layer: number, depth: number, mode: 'detached' | 'opaque'): Promise<boolean> {
+  private verifySignedData(der: Buffer, detached: Buffer[] | null, layer: number, depth: number, mode: 'detached' | 'opaque'): boolean | Promise<boolean> {
     let sd: SignedData;
     try {
       sd = readSignedData(der, this.limits);
@@ -423,12 +445,21 @@ class Run {
       }
     }
     const digests = new DigestCache(variants!);
-    for (const si of sd.signerInfos) await this.verifySigner(sd, si, layer, digests, certs, crls);
-    if (mode === 'opaque' && sd.eContentType === OID.data) await this.inner(sd.eContent!, depth);
-    return true;
+    const signers = this.verifySigners(sd, layer, digests, certs, crls, 0);
+    if (mode !== 'opaque' || sd.eContentType !== OID.data) return signers ? signers.then(() => true) : true;
+    return after(signers, () => after(this.inner(sd.eContent!, depth), () => true));
   }
 
-  private async verifySigner(sd: SignedData, si: SignerInfo, layer: number, digests: DigestCache, certs: Certificate[], crls: Crl[]): Promise<void> {
+  /** The signers from `from` on, one after the other (their verdicts keep the message's order). */
+  private verifySigners(sd: SignedData, layer: number, digests: DigestCache, certs: Certificate[], crls: Crl[], from: number): Pending {
+    for (let i = from; i < sd.signerInfos.length; i++) {
+      const pending = this.verifySigner(sd, sd.signerInfos[i]!, layer, digests, certs, crls);
+      if (pending) return pending.then(() => this.verifySigners(sd, layer, digests, certs, crls, i + 1));
+    }
+    return undefined;
+  }
+
+  private verifySigner(sd: SignedData, si: SignerInfo, layer: number, digests: DigestCache, certs: Certificate[], crls: Crl[]): Pending {
     const index = this.signers.length;
     const at = { signer: index, layer };
     const checks: SignerChecks = {
@@ -442,7 +473,7 @@ class Run {
       revocation: NO_CERTIFICATE,
       signerMatchesFrom: NO_FROM,
     };
-    const sigOid = safeOid(sd.der, si);
+    const alg = readAlgorithm(sd.der, si.signatureAlgorithm);
     const verdict: SignerVerdict = {
       layer,
       valid: false,
@@ -451,7 +482,7 @@ class Run {
       serial: null,
       signerId: si.sid.kind === 'issuerSerial' ? { issuer: si.sid.issuer, serial: si.sid.serial } : { subjectKeyIdentifier: si.sid.keyId },
       addresses: [],
-      algorithm: { digest: describeDigest(si.digestAlgorithm), signature: describeSignatureOid(sigOid) },
+      algorithm: { digest: describeDigest(si.digestAlgorithm), signature: describeSignatureOid('oid' in alg ? alg.oid : 'unknown') },
       signingTime: si.signedAttrs?.signingTime ? isoString(si.signedAttrs.signingTime) : null,
       chain: [],
       checks,
@@ -472,9 +503,10 @@ class Run {
 
     // Algorithms.
     const digest = digestName(si.digestAlgorithm);
-    let schemeOk: ReturnType<typeof signatureScheme> | null = null;
+    let schemeOk: SchemeResult | null = null;
     try {
-      schemeOk = signatureScheme(sd.der, si.signatureAlgorithm, si.digestAlgorithm);
+      if ('error' in alg) throw alg.error;
+      schemeOk = schemeOf(sd.der, alg.oid, alg.params, si.digestAlgorithm);
     } catch (e) {
       this.problem('malformed', 'error', `signature algorithm parameters unreadable: ${e instanceof Error ? e.message : String(e)}`, at);
     }
@@ -549,40 +581,47 @@ class Run {
       checks.signature = EMPTY_CHECK('unknown', 'algorithm not supported');
     }
 
-    // Path, validity, usage, revocation.
-    if (cert) {
-      const evaluation = await this.opts.trust.evaluateAsync(cert, {
-        at: this.at,
-        signingTime: attrs?.signingTime,
-        purpose: 'signing',
-        checkCrl: this.opts.checkCrl !== false,
-        extraCertificates: certs,
-        extraCrls: crls,
-        allowSha1,
-        revocationUnknown: this.opts.revocationUnknown,
-        crlSource: this.opts.crlSource,
-        maxChainLength: this.limits.maxChainLength,
-      });
-      verdict.chain = evaluation.chain.map(summarize);
-      const e = evaluation.checks;
-      checks.chain = e.chain;
-      checks.validityAtSigning = e.validityAtSigning;
-      checks.validityNow = e.validityNow;
-      checks.keyUsage = e.keyUsage;
-      checks.extendedKeyUsage = e.extendedKeyUsage;
-      checks.revocation = e.revocation;
-      for (const p of evaluation.problems) this.problem(p.reason, p.severity, p.detail, { ...at, chainIndex: p.chainIndex });
+    if (!cert) {
+      if (this.from) checks.signerMatchesFrom = NO_CERTIFICATE;
+      return undefined;
     }
+    // Path, validity, usage, revocation: synchronous unless a CRL has to be fetched.
+    const evaluated = this.opts.trust.evaluateOrFetch(cert, {
+      at: this.at,
+      signingTime: attrs?.signingTime,
+      purpose: 'signing',
+      checkCrl: this.opts.checkCrl !== false,
+      extraCertificates: certs,
+      extraCrls: crls,
+      allowSha1,
+      revocationUnknown: this.opts.revocationUnknown,
+      crlSource: this.opts.crlSource,
+      maxChainLength: this.limits.maxChainLength,
+    });
+    if (evaluated instanceof Promise) return evaluated.then((e) => this.signerPath(e, cert, verdict, at));
+    this.signerPath(evaluated, cert, verdict, at);
+    return undefined;
+  }
 
-    // The From address.
-    if (this.from) {
-      if (!cert) checks.signerMatchesFrom = NO_CERTIFICATE;
-      else if (cert.addresses.includes(this.from)) checks.signerMatchesFrom = EMPTY_CHECK('pass', `certificate carries ${this.from}`);
-      else {
-        const detail = cert.addresses.length ? `From ${this.from} but the certificate is for ${cert.addresses.join(', ')}` : `From ${this.from} but the certificate carries no e-mail address`;
-        checks.signerMatchesFrom = EMPTY_CHECK('fail', detail);
-        this.problem('signer-mismatch', 'error', detail, at);
-      }
+  /** The signer's path checks, then whether its certificate carries the From address. */
+  private signerPath(evaluation: PathEvaluation, cert: Certificate, verdict: SignerVerdict, at: { signer: number; layer: number }): void {
+    const checks = verdict.checks;
+    verdict.chain = evaluation.chain.map(summarize);
+    const e = evaluation.checks;
+    checks.chain = e.chain;
+    checks.validityAtSigning = e.validityAtSigning;
+    checks.validityNow = e.validityNow;
+    checks.keyUsage = e.keyUsage;
+    checks.extendedKeyUsage = e.extendedKeyUsage;
+    checks.revocation = e.revocation;
+    for (const p of evaluation.problems) this.problem(p.reason, p.severity, p.detail, { ...at, chainIndex: p.chainIndex });
+
+    if (!this.from) return;
+    if (cert.addresses.includes(this.from)) checks.signerMatchesFrom = EMPTY_CHECK('pass', `certificate carries ${this.from}`);
+    else {
+      const detail = cert.addresses.length ? `From ${this.from} but the certificate is for ${cert.addresses.join(', ')}` : `From ${this.from} but the certificate carries no e-mail address`;
+      checks.signerMatchesFrom = EMPTY_CHECK('fail', detail);
+      this.problem('signer-mismatch', 'error', detail, at);
     }
   }
 
@@ -683,11 +722,13 @@ function describeSid(si: SignerInfo): string {
   return si.sid.kind === 'issuerSerial' ? `${si.sid.issuer} serial ${si.sid.serial}` : `subject key identifier ${si.sid.keyId}`;
 }
 
-function safeOid(der: Buffer, si: SignerInfo): string {
+/** A SignerInfo's signature AlgorithmIdentifier, read once for its name and its scheme. */
+function readAlgorithm(der: Buffer, node: DerNode): { oid: string; params?: DerNode } | { error: unknown } {
   try {
-    return oid(der, children(der, si.signatureAlgorithm)[0]!);
-  } catch {
-    return 'unknown';
+    const parts = children(der, node);
+    return { oid: oid(der, parts[0]!), params: parts[1] };
+  } catch (e) {
+    return { error: e };
   }
 }
 
@@ -747,7 +788,8 @@ export function toCrlf(b: Buffer): Buffer {
 
 class DigestCache {
   private readonly names: DigestName[] = [];
-  private readonly values: Buffer[][] = [];
+  /** Digests as 'binary' (latin1) strings, one char per byte: node hands a string out faster than a new Buffer. */
+  private readonly values: string[][] = [];
   constructor(readonly variants: Buffer[]) {}
 
   /** Index of the first content variant whose digest equals `expected`, or -1. */
@@ -759,11 +801,22 @@ class DigestCache {
     }
     const list = this.values[n]!;
     for (let i = 0; i < this.variants.length; i++) {
-      if (!list[i]) list[i] = crypto.hash(name, this.variants[i]!, 'buffer');
-      if (list[i]!.length === expected.length && crypto.timingSafeEqual(list[i]!, expected)) return i;
+      list[i] ??= crypto.hash(name, this.variants[i]!, 'binary');
+      if (sameBytes(list[i]!, expected)) return i;
     }
     return -1;
   }
+}
+
+/**
+ * A latin1 string against bytes. Not constant-time, and need not be: a message digest and the
+ * signed attributes that carry it are public, and the signature over them is what is secret-free
+ * proof; nothing here can leak a key.
+ */
+function sameBytes(text: string, bytes: Buffer): boolean {
+  if (text.length !== bytes.length) return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== bytes[i]) return false;
+  return true;
 }
 
 // ---- headers ---------------------------------------------------------------------
@@ -807,13 +860,19 @@ function unfold(raw: string): string {
 /** The CMS bytes of an entity body: base64 (the norm), binary DER, or PEM armour. */
 function decodeBody(entity: MimeEntity): Buffer {
   const cte = (firstHeader(entity.fields, 'content-transfer-encoding') ?? '').trim().toLowerCase();
-  const body = Buffer.from(entity.body.buffer, entity.body.byteOffset, entity.body.length);
+  const body = asBuffer(entity.body);
   if (cte === 'base64') return decodeCmsText(body, true);
   return decodeCmsText(body);
 }
 
-function decodeCmsText(body: Buffer, base64 = false): Buffer {
-  let start = 0;
+/** The bytes as a Buffer, without a new view when they already are one. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+/** CMS from `body`, starting at `from`: DER as it is, or base64 (bare or PEM-armoured) decoded. */
+function decodeCmsText(body: Buffer, base64 = false, from = 0): Buffer {
+  let start = from;
   while (start < body.length && (body[start] === 0x20 || body[start] === 0x09 || body[start] === 0x0d || body[start] === 0x0a)) start++;
   if (!base64 && body[start] === 0x30) return body.subarray(start);
   let text = body.toString('latin1', start);

@@ -12,6 +12,12 @@ export interface GatewayEnvelope {
   origin: 'smtp' | 'eas';
   /** The signed-in user, when there is one (EAS, or SMTP AUTH). */
   authenticatedUser?: string;
+  /**
+   * A verdict on this very message reached before the gateway saw it (an ingest worker verifying
+   * against the organisation's trust material as it stood when the message arrived, no private key
+   * needed): used as it is, so that a signature is never verified twice.
+   */
+  verdict?: SmimeVerdict;
 }
 
 export type RecipientProblem = 'no-certificate' | 'revoked' | 'expired' | 'not-in-envelope' | 'not-yet-valid' | 'invalid';

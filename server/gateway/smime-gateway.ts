@@ -30,8 +30,19 @@ export interface SmimeGatewayOptions {
 
 const ENVELOPED = new Set(['enveloped', 'auth-enveloped']);
 
+/** Users whose enforcement is remembered between changes (a bound, not an expectation). */
+const MAX_REMEMBERED_USERS = 10_000;
+
+/** The parsed policy and each user's enforcement under it, valid while `stamp` is the store's. */
+interface PolicyView {
+  stamp: number;
+  policy: GatewayPolicy;
+  byUser: Map<number, Enforcement>;
+}
+
 export class SmimeGateway implements Gateway {
   private policyCache: { raw: string; policy: GatewayPolicy } | undefined;
+  private view: PolicyView | undefined;
 
   constructor(private readonly store: Store, private readonly log: Logger, private readonly opts: SmimeGatewayOptions) {}
 
@@ -41,10 +52,33 @@ export class SmimeGateway implements Gateway {
     return this.policyCache.policy;
   }
 
+  /**
+   * The policy and per-user enforcement, re-read only when meta or the directory changed: the
+   * store's change counter is one comparison, where reading the policy and every recipient's
+   * groups would be a look-up each, for every message.
+   */
+  private policyView(): PolicyView {
+    const versions = this.store.versions;
+    const stamp = versions.version('meta', 'users', 'groups', 'group_members');
+    if (this.view?.stamp === stamp) return this.view;
+    const view: PolicyView = { stamp, policy: this.policy(), byUser: new Map() };
+    // What is read inside a transaction may be rolled back without moving the counter: use it, don't keep it.
+    if (versions.cacheable()) this.view = view;
+    return view;
+  }
+
   private enforcementOfUsers(userIds: Iterable<number>): Enforcement {
-    const policy = this.policy();
-    let e = policy.organisation;
-    for (const id of userIds) e = union(e, enforcementFor(policy, this.store.directory.groupsOf(id)));
+    const view = this.policyView();
+    let e = view.policy.organisation;
+    for (const id of userIds) {
+      let mine = view.byUser.get(id);
+      if (!mine) {
+        mine = enforcementFor(view.policy, this.store.directory.groupsOf(id));
+        if (view.byUser.size >= MAX_REMEMBERED_USERS) view.byUser.clear();
+        view.byUser.set(id, mine);
+      }
+      e = union(e, mine);
+    }
     return e;
   }
 
@@ -63,8 +97,7 @@ export class SmimeGateway implements Gateway {
     const users = new Set<number>();
     for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) users.add(u.id);
     const enforcement = this.enforcementOfUsers(users);
-    const captured: { envelope?: Buffer } = {};
-    const verdict = parsed.smimeKind === 'none' ? undefined : await this.verify(raw, [...users], captured);
+    const verdict = parsed.smimeKind === 'none' ? undefined : env.verdict ?? await this.verify(raw, [...users], {});
     const refusal = this.policyRefusal(enforcement, parsed, verdict);
     if (refusal) throw refusal;
     return { verdict };

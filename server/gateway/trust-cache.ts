@@ -3,16 +3,15 @@
 import { TrustStore } from '../../smime/trust.js';
 import type { Store } from '../store/index.js';
 
-const cache = new WeakMap<Store, { stamp: string; trust: TrustStore }>();
+const cache = new WeakMap<Store, { stamp: number; trust: TrustStore }>();
 
 /**
- * Anchors and certificates are only ever added (never changed or removed), so the highest row ids
- * say whether anything is new: two rowid look-ups, whatever the size of the organisation.
+ * The store's change counter over the tables a TrustStore is built from. It moves on every insert,
+ * update or delete there, from any connection (the admin API, fixtures, raw SQL, the PKCS#12 CLI
+ * against a running server), and reading it reads neither table (see store/table-versions.ts).
  */
-function stampOf(store: Store): string {
-  const a = store.db.prepare('SELECT max(id) AS m FROM trust_anchors').get() as { m: number | null };
-  const c = store.db.prepare('SELECT max(id) AS m FROM certificates').get() as { m: number | null };
-  return `${a.m ?? 0}:${c.m ?? 0}`;
+function stampOf(store: Store): number {
+  return store.versions.version('certificates', 'trust_anchors');
 }
 
 /** The organisation's trust store: its roots, intermediates and CRLs, and the certificates it knows (to find signers). */
@@ -23,6 +22,7 @@ export function trustStoreOf(store: Store): TrustStore {
   const anchors = store.certificates.trustAnchors();
   const known = (store.db.prepare('SELECT der FROM certificates').all() as Array<{ der: Buffer }>).map((r) => r.der);
   const trust = TrustStore.from({ roots: anchors.roots, intermediates: anchors.intermediates, crls: anchors.crls, certificates: known });
-  cache.set(store, { stamp, trust });
+  // Rows read inside a transaction may yet be rolled back, and a rollback moves no counter: use, don't keep.
+  if (store.versions.cacheable()) cache.set(store, { stamp, trust });
   return trust;
 }

@@ -110,6 +110,41 @@ describe('smime/crl-fetch: CRLs from distribution points', function () {
     assert.deepEqual(off.reasons, ['revocation-unknown']);
   });
 
+  it('two signers that each need a fetch: the walk waits for each in turn and keeps their order', async () => {
+    const msg = signMessage(pki.dir, { signers: [revoked, good], from: 'good@fetch.test' });
+    const sync = await verifySmime(msg, { trust: store });
+    const fetched = await verifySmime(msg, { trust: store, crlSource: new CrlFetcher() });
+    assert.deepEqual(fetched.signers.map((x) => x.subject), sync.signers.map((x) => x.subject), 'same signers, same order');
+    const byName = (v: typeof fetched, cn: string) => v.signers.find((x) => x.subject?.includes(`CN=${cn},`))!;
+    assert.equal(byName(fetched, 'revoked').reasons[0], 'revoked', byName(fetched, 'revoked').reasons.join(','));
+    assert.equal(byName(fetched, 'good').checks.revocation.status, 'pass');
+    assert.equal(byName(sync, 'good').checks.revocation.status, 'unknown', 'without the source the status stays unknown');
+    assert.equal(fetched.valid, false, 'one signer is revoked');
+  });
+
+  it('a store that holds the CRL is not asked again: the source is never called and the verdict is the same', async () => {
+    const withCrl = TrustStore.from({
+      roots: [fs.readFileSync(pki.file('froot.crt'))], intermediates: [fs.readFileSync(pki.file('fsub.crt'))],
+      crls: [fs.readFileSync(pki.crl('froot')), fs.readFileSync(pki.crl('fsub'))],
+    });
+    let asked = 0;
+    const source = { crlsFor: async () => { asked++; return []; } };
+    const msg = signMessage(pki.dir, { signers: [good], from: 'good@fetch.test' });
+    const plain = await verifySmime(msg, { trust: withCrl });
+    const v = await verifySmime(msg, { trust: withCrl, crlSource: source });
+    assert.equal(asked, 0);
+    assert.equal(v.valid, true, v.summary);
+    assert.deepEqual({ ...v, checkedAt: '' }, { ...plain, checkedAt: '' });
+  });
+
+  it('a source that fails is reported like no CRL: revocation unknown, never a thrown verdict', async () => {
+    const source = { crlsFor: async () => { throw new Error('network down'); } };
+    const msg = signMessage(pki.dir, { signers: [good], from: 'good@fetch.test' });
+    const v = await verifySmime(msg, { trust: store, crlSource: source });
+    assert.deepEqual(v.reasons, ['revocation-unknown']);
+    assert.equal(v.signers[0]!.checks.revocation.status, 'unknown');
+  });
+
   it('a PEM response is accepted', async () => {
     const r = await validate(pem, new CrlFetcher());
     assert.equal(r.checks.revocation.status, 'pass');
