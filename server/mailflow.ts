@@ -122,17 +122,22 @@ export class MailFlow {
     this.deliveries = new GroupCommit(store.db, () => this.deliveriesInProgress);
   }
 
-  /** Deliveries being parsed and verified, which will soon want to commit. */
+  /**
+   * Deliveries being parsed and verified on this thread, which will soon want to commit. Those on
+   * worker threads are not counted: waiting for them would stall every connection behind the
+   * slowest message in the workers' queue, while the event loop has nothing else to do.
+   */
   private deliveriesInProgress = 0;
 
   /** Delivers to every local recipient's Inbox, all or nothing. */
   async deliver(raw: Buffer, env: Envelope): Promise<DeliveryResult> {
-    this.deliveriesInProgress++;
+    const counted = this.ingest.onMainThread;
+    if (counted) this.deliveriesInProgress++;
     let prepared: PreparedDelivery;
     try {
       prepared = await this.prepareDelivery(raw, env);
     } finally {
-      this.deliveriesInProgress--;
+      if (counted) this.deliveriesInProgress--;
     }
     const { parsed, users, notLocal, decision } = prepared;
     const receivedAt = new Date();

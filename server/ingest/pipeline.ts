@@ -12,6 +12,8 @@ import type { IngestRequest, IngestResult, ToWorker, TrustMaterial } from './pro
 export type { IngestResult } from './protocol.js';
 
 export interface IngestPipeline {
+  /** Whether prepare() works on the calling thread (and so competes with it for the CPU). */
+  readonly onMainThread: boolean;
   /** Parses, and verifies S/MIME when it can do so without private keys (see IngestResult.verdict). */
   prepare(raw: Buffer, parse: Pick<ParseOptions, 'maxBytes'>): Promise<IngestResult>;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export function defaultIngestWorkers(): number {
 
 /** Parses on the event loop; the gateway verifies. */
 export const inProcessIngest: IngestPipeline = {
+  onMainThread: true,
   async prepare(raw, parse) {
     return { parsed: await parseMessage(raw, parse) };
   },
@@ -40,6 +43,7 @@ export interface WorkerIngestOptions {
 }
 
 export class WorkerIngest implements IngestPipeline {
+  readonly onMainThread = false;
   private readonly pool: WorkerPool<IngestRequest, IngestResult>;
   /** The trust material last sent; a worker started later (a replacement) gets it first thing. */
   private material: TrustMaterial | undefined;
