@@ -5,8 +5,8 @@
 // whoever issued the statement: a repository, the fixture loader, an admin route or a test writing
 // SQL directly. Commits by other connections (`npm run import-pkcs12` against the data folder of a
 // running server) do not fire them; SQLite's data_version, which changes exactly then, is added in.
-// Reading it costs a few microseconds, so it is read once per stretch of synchronous code: another
-// connection's commit is seen from the next turn, as if it had come a moment later.
+// Reading it costs a few microseconds (more under load), so it is read once per turn of the event
+// loop: another connection's commit is seen from the next turn, as if it had come a moment later.
 import type Database from 'better-sqlite3';
 import type { Db } from './db.js';
 
@@ -48,7 +48,7 @@ export class TableVersions {
     if (!this.externalFresh) {
       this.external = this.dataVersion.get() as number;
       this.externalFresh = true;
-      queueMicrotask(() => { this.externalFresh = false; });
+      setImmediate(() => { this.externalFresh = false; });
     }
     return this.external;
   }
