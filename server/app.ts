@@ -23,7 +23,7 @@ import { loadAdminToken } from './admin.js';
 import { loadFixtures } from './fixtures/load.js';
 import { applyFixtures } from './fixtures/apply.js';
 import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
-import { defaultIngestWorkers, inProcessIngest, WorkerIngest, type IngestPipeline } from './ingest/pipeline.js';
+import { inProcessIngest, WorkerIngest, type IngestPipeline } from './ingest/pipeline.js';
 
 export interface RunningServer {
   httpPort: number;
@@ -62,7 +62,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       }, log)
       : new CaptureRoute(new CapturedMail(store.db));
     outboundRoute = outbound;
-    const workers = config.ingestWorkers ?? defaultIngestWorkers();
+    const workers = config.ingestWorkers ?? 0;
     ingest = workers > 0
       ? new WorkerIngest(store, {
         workers,

@@ -24,7 +24,7 @@ export interface Config {
   smarthostTls: SmarthostTls;
   /** Fetch CRLs from certificates' distribution points (http/https) when the organisation holds none. */
   fetchCrls: boolean;
-  /** Worker threads that parse and verify incoming mail; undefined: one per core beyond the first, at most 4. */
+  /** Worker threads that parse and verify incoming mail; undefined or 0: none, the main thread does it. */
   ingestWorkers?: number;
   /** How long a mailbox Search or Find may scan before answering "timed out" (ms). */
   searchTimeoutMs: number;
@@ -58,7 +58,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
   { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
   { flag: '--search-timeout-ms', env: 'EASMIME_SEARCH_TIMEOUT_MS', key: 'searchTimeoutMs', kind: 'ms', help: 'longest mailbox Search/Find scan in milliseconds, 0-600000 (default: 10000)' },
-  { flag: '--ingest-workers', env: 'EASMIME_INGEST_WORKERS', key: 'ingestWorkers', kind: 'count', help: 'worker threads that parse and verify incoming mail, 0-16; 0 keeps it on the main thread (default: CPUs - 1, at most 4)' },
+  { flag: '--ingest-workers', env: 'EASMIME_INGEST_WORKERS', key: 'ingestWorkers', kind: 'count', help: 'worker threads that parse and verify incoming mail, 0-16 (default: 0, the main thread does it)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
   { flag: '--log-level', env: 'EASMIME_LOG_LEVEL', key: 'logLevel', kind: 'level', help: 'info or debug (debug adds every accepted SMTP MAIL FROM and RCPT TO; default: info)' },
   { flag: '--trace', env: 'EASMIME_TRACE', key: 'trace', kind: 'bool', help: 'log every EAS request and response decoded as XML (holds mail content)' },

@@ -1,8 +1,9 @@
-// Parsing and S/MIME verification of incoming mail, on worker threads when there are cores to
-// spare. The event loop that answers devices (Ping wake-ups, Sync) then never waits behind a large
-// message being decoded, and SMTP ingest uses more than one core. With no workers (one core, or
-// `--ingest-workers 0`) the same work runs in-process and the gateway verifies as it always did.
-import os from 'node:os';
+// Parsing and S/MIME verification of incoming mail, on worker threads when asked for
+// (`--ingest-workers N`). The event loop that answers devices (Ping wake-ups, Sync) then never
+// waits behind a large message being decoded, and ingest can use more than one core. The default is
+// none: on 2 shared cores the hand-off to a worker costs about what the worker saves (measured with
+// `npm run bench smtp`), and in-process work is simpler to follow. Without workers the same work runs
+// in-process and the gateway verifies as it always did.
 import { MailParseError, parseMessage, type ParseOptions } from '../mail/parse.js';
 import type { MailParseErrorCode } from '../mail/errors.js';
 import type { Store } from '../store/index.js';
@@ -17,11 +18,6 @@ export interface IngestPipeline {
   /** Parses, and verifies S/MIME when it can do so without private keys (see IngestResult.verdict). */
   prepare(raw: Buffer, parse: Pick<ParseOptions, 'maxBytes'>): Promise<IngestResult>;
   close(): Promise<void>;
-}
-
-/** Workers by default: one per core beyond the first, at most four. */
-export function defaultIngestWorkers(): number {
-  return Math.max(0, Math.min(4, os.availableParallelism() - 1));
 }
 
 /** Parses on the event loop; the gateway verifies. */
