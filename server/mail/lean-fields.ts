@@ -6,20 +6,10 @@
 import libmime from 'libmime';
 import type { AddressObject, EmailAddress } from 'mailparser';
 import { mailboxes, type Mailbox } from './addresses.js';
+import type { TopLevelFields } from './mail-content.js';
 import { decodeWords, fieldValue, type HeaderLine } from './lean-headers.js';
 import { addressparser, punycodeToUnicode, type ParsedAddress } from './mailparser-deps.js';
 
-export interface TopLevelFields {
-  subject: string;
-  from: Mailbox[];
-  to: Mailbox[];
-  cc: Mailbox[];
-  bcc: Mailbox[];
-  replyTo: Mailbox[];
-  messageId?: string;
-  inReplyTo?: string;
-  references: string[];
-}
 
 const ENCODED_WORD = /=\?[^?]+\?[BbQq]\?[^?]*\?=/;
 

@@ -13,13 +13,10 @@ import { findHeaderEnd, splitMultipart, type HeaderBlock, type MultipartBody } f
 import { fallBack } from './lean-fallback.js';
 import { decodeWords, fieldValue, firstLine, splitHeaderBlock, structuralValue, type HeaderLine } from './lean-headers.js';
 
-export interface LeanNode {
-  root: boolean;
-  parent: LeanNode | null;
-  fields: HeaderLine[];
+/** The splitter's reading of an entity's MIME fields. */
+interface Description {
   /** Lower-case media type. */
   contentType: string;
-  multipart: boolean;
   /** Content-Disposition value (lower-case, encoded words decoded), '' when none. */
   disposition: string;
   /** From Content-Disposition filename or Content-Type name, '' when none. */
@@ -29,6 +26,14 @@ export interface LeanNode {
   encoding: string;
   flowed: boolean;
   delSp: boolean;
+  boundary: string;
+}
+
+export interface LeanNode extends Omit<Description, 'boundary'> {
+  root: boolean;
+  parent: LeanNode | null;
+  fields: HeaderLine[];
+  multipart: boolean;
   /** IMAP-style part number, null for the top-level entity. */
   partId: string | null;
   /** Content bytes, still transfer-encoded; empty for a multipart. */
@@ -139,18 +144,6 @@ function partBody(walk: Walk, multipartBody: Buffer, split: MultipartBody, index
   return multipartBody.subarray(end, end + width);
 }
 
-interface Description {
-  contentType: string;
-  disposition: string;
-  filename: string;
-  charset: string;
-  encoding: string;
-  flowed: boolean;
-  delSp: boolean;
-  boundary: string;
-}
-
-/** The splitter's reading of an entity's MIME fields. */
 function describe(fields: ReadonlyArray<HeaderLine>): Description {
   const disposition = structured(firstValue(fields, 'content-disposition'));
   let typeHeader = firstValue(fields, 'content-type');

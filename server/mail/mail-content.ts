@@ -21,7 +21,8 @@ export interface AttachmentMeta {
   size: number;
 }
 
-export interface MailContent {
+/** The top-level header fields EAS shows, decoded. */
+export interface TopLevelFields {
   subject: string;
   from: Mailbox[];
   to: Mailbox[];
@@ -31,6 +32,9 @@ export interface MailContent {
   messageId?: string;
   inReplyTo?: string;
   references: string[];
+}
+
+export interface MailContent extends TopLevelFields {
   text?: string;
   html?: string;
   /** Why the HTML body could not be turned into text. */
