@@ -39,7 +39,11 @@ export interface WorkerIngestOptions {
 }
 
 export class WorkerIngest implements IngestPipeline {
-  readonly onMainThread = false;
+  /** True only when the workers were given up on and the work falls back to this thread. */
+  get onMainThread(): boolean {
+    return !this.pool.healthy;
+  }
+
   private readonly pool: WorkerPool<IngestRequest, IngestResult>;
   /** The trust material last sent; a worker started later (a replacement) gets it first thing. */
   private material: TrustMaterial | undefined;
