@@ -41,11 +41,14 @@ export class SmarthostRoute implements OutboundRoute {
     try {
       info = await this.transport.sendMail({ envelope: { from: m.mailFrom, to: m.rcptTo }, raw: m.raw });
     } catch (e) {
-      const err = e as Error & { responseCode?: number; code?: string; response?: string };
+      const err = e as Error & { responseCode?: number; code?: string; response?: string; command?: string };
       const code = typeof err.responseCode === 'number' ? err.responseCode : undefined;
+      // A 5xx to STARTTLS is our TLS requirement unmet (or the offer stripped on the way), not the
+      // smarthost refusing the message: temporary, as an MTA defers mail it may only send over TLS.
+      const tlsUnmet = err.code === 'ETLS' || err.command === 'STARTTLS';
       const reason = `the smarthost ${this.opts.host}:${this.opts.port} did not take the message: ${err.response ?? err.message}`;
       this.log({ level: 'warn', msg: 'relay failed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), code, error: err.message });
-      throw new OutboundError(reason, code !== undefined && code >= 500, code);
+      throw new OutboundError(reason, !tlsUnmet && code !== undefined && code >= 500, code);
     }
     const rejected = (info.rejected ?? []).map(String);
     this.log({
