@@ -7,6 +7,7 @@
 import { MailParseError, parseMessage, type ParseOptions } from '../mail/parse.js';
 import type { MailParseErrorCode } from '../mail/errors.js';
 import type { Store } from '../store/index.js';
+import { trustMaterialOf, trustStampOf } from '../gateway/trust-cache.js';
 import { WorkerPool, WorkerTaskError } from '../workers/pool.js';
 import type { IngestRequest, IngestResult, ToWorker, TrustMaterial } from './protocol.js';
 
@@ -80,11 +81,9 @@ export class WorkerIngest implements IngestPipeline {
 
   /** Sends the organisation's trust material to the workers when it changed since last sent. */
   private refreshTrust(): void {
-    const stamp = this.store.versions.version('certificates', 'trust_anchors');
+    const stamp = trustStampOf(this.store);
     if (this.material?.stamp === stamp) return;
-    const anchors = this.store.certificates.trustAnchors();
-    const certificates = (this.store.db.prepare('SELECT der FROM certificates').all() as Array<{ der: Buffer }>).map((r) => r.der);
-    this.material = { stamp, roots: anchors.roots, intermediates: anchors.intermediates, crls: anchors.crls, certificates };
+    this.material = { stamp, ...trustMaterialOf(this.store) };
     this.pool.broadcast({ type: 'trust', material: this.material } satisfies ToWorker);
   }
 }
