@@ -36,21 +36,16 @@ const MAX_REMEMBERED_USERS = 10_000;
 /** The parsed policy and each user's enforcement under it, valid while `stamp` is the store's. */
 interface PolicyView {
   stamp: number;
+  /** The policy's JSON text in meta, as last parsed. */
+  rawPolicy: string;
   policy: GatewayPolicy;
   byUser: Map<number, Enforcement>;
 }
 
 export class SmimeGateway implements Gateway {
-  private policyCache: { raw: string; policy: GatewayPolicy } | undefined;
   private view: PolicyView | undefined;
 
   constructor(private readonly store: Store, private readonly log: Logger, private readonly opts: SmimeGatewayOptions) {}
-
-  private policy(): GatewayPolicy {
-    const raw = this.store.getMeta('policy') ?? '{}';
-    if (this.policyCache?.raw !== raw) this.policyCache = { raw, policy: parsePolicy(JSON.parse(raw) as Record<string, unknown>) };
-    return this.policyCache.policy;
-  }
 
   /**
    * The policy and per-user enforcement, re-read only when meta or the directory changed: the
@@ -61,7 +56,10 @@ export class SmimeGateway implements Gateway {
     const versions = this.store.versions;
     const stamp = versions.version('meta', 'users', 'groups', 'group_members');
     if (this.view?.stamp === stamp) return this.view;
-    const view: PolicyView = { stamp, policy: this.policy(), byUser: new Map() };
+    const rawPolicy = this.store.getMeta('policy') ?? '{}';
+    // Meta moves for other keys too: the policy is parsed again only when its text changed.
+    const policy = this.view?.rawPolicy === rawPolicy ? this.view.policy : parsePolicy(JSON.parse(rawPolicy) as Record<string, unknown>);
+    const view: PolicyView = { stamp, rawPolicy, policy, byUser: new Map() };
     // What is read inside a transaction may be rolled back without moving the counter: use it, don't keep it.
     if (versions.cacheable()) this.view = view;
     return view;
