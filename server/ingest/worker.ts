@@ -29,10 +29,7 @@ async function handle(req: IngestRequest): Promise<IngestResult> {
 
 port.on('message', (message: ToWorker | WorkerRequest<IngestRequest>) => {
   if ('type' in message) {
-    const m = message.material;
-    trust = TrustStore.from({
-      roots: m.roots.map(toBuffer), intermediates: m.intermediates.map(toBuffer), crls: m.crls.map(toBuffer), certificates: m.certificates.map(toBuffer),
-    });
+    trust = TrustStore.from(message.material);
     return;
   }
   handle(message.payload).then(
@@ -44,7 +41,3 @@ port.on('message', (message: ToWorker | WorkerRequest<IngestRequest>) => {
     },
   );
 });
-
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}

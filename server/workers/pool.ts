@@ -77,11 +77,6 @@ export class WorkerPool<T, R> {
     return !this.brokenBy && !this.closed;
   }
 
-  /** Workers currently alive, each with the number of requests it holds. */
-  load(): number[] {
-    return this.slots.map((s) => s.inFlight.size);
-  }
-
   run(payload: T, transfer: readonly ArrayBuffer[] = [], beforePost?: (post: (message: unknown) => void) => void): Promise<R> {
     if (this.closed) return Promise.reject(new WorkerLostError('the worker pool is closed'));
     if (!this.started) this.startAll();
