@@ -47,25 +47,18 @@ export class CollectionLocks {
     return new Promise<Release | undefined>((resolve) => {
       const onAbort = (): void => waiter.giveUp();
       const timer = setTimeout(() => waiter.giveUp(), this.options.waitMs);
-      const waiter: Waiter = {
-        settled: false,
-        grant: (release) => {
-          if (waiter.settled) return;
-          waiter.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          resolve(release);
-        },
-        giveUp: () => {
-          if (waiter.settled) return;
-          waiter.settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
+      const settle = (outcome: Release | undefined): void => {
+        if (waiter.settled) return;
+        waiter.settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (!outcome) {
           const at = entry.waiters.indexOf(waiter);
           if (at >= 0) entry.waiters.splice(at, 1);
-          resolve(undefined);
-        },
+        }
+        resolve(outcome);
       };
+      const waiter: Waiter = { settled: false, grant: settle, giveUp: () => settle(undefined) };
       signal?.addEventListener('abort', onAbort, { once: true });
       entry.waiters.push(waiter);
     });
