@@ -108,7 +108,7 @@ export interface SubmissionResult {
 
 export class MailFlow {
   readonly outbound: OutboundRoute;
-  /** Deliveries ready in the same turn share a commit (see store/group-commit.ts). */
+  /** Deliveries ready close together share a commit (see store/group-commit.ts). */
   readonly deliveries: GroupCommit;
 
   constructor(
