@@ -116,30 +116,52 @@ export class CrlFetcher implements CrlSource {
     return entry;
   }
 
+  // One deadline covers the headers and every body read. The signal alone is
+  // not enough: undici can leave a body read pending for ever when the abort
+  // lands while a chunk is awaited (nodejs/node#56917, seen once in CI as a
+  // hung test), so each wait is also raced against the timer.
   private async download(url: string): Promise<Buffer> {
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    const res = await fetch(url, { redirect: 'error', signal, headers: { accept: 'application/pkix-crl, application/x-pkcs7-crl, */*' } });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const declared = Number(res.headers.get('content-length') ?? NaN);
-    if (Number.isFinite(declared) && declared > this.opts.maxBytes) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new Error(`response of ${declared} bytes exceeds ${this.opts.maxBytes}`);
-    }
-    if (!res.body) return Buffer.alloc(0);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > this.opts.maxBytes) {
-        await reader.cancel().catch(() => undefined);
-        throw new Error(`response exceeds ${this.opts.maxBytes} bytes`);
+    const ms = this.opts.timeoutMs;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`no complete response within ${ms} ms`);
+        controller.abort(err);
+        reject(err);
+      }, ms);
+    });
+    deadline.catch(() => undefined);
+    const within = <T>(p: Promise<T>): Promise<T> => Promise.race([p, deadline]);
+    try {
+      const res = await within(fetch(url, { redirect: 'error', signal: controller.signal, headers: { accept: 'application/pkix-crl, application/x-pkcs7-crl, */*' } }));
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (Number.isFinite(declared) && declared > this.opts.maxBytes) {
+        void res.body?.cancel().catch(() => undefined);
+        throw new Error(`response of ${declared} bytes exceeds ${this.opts.maxBytes}`);
       }
-      chunks.push(Buffer.from(value));
+      if (!res.body) return Buffer.alloc(0);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const reader = res.body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await within(reader.read());
+          if (done) break;
+          total += value.length;
+          if (total > this.opts.maxBytes) throw new Error(`response exceeds ${this.opts.maxBytes} bytes`);
+          chunks.push(Buffer.from(value));
+        }
+      } catch (e) {
+        // Not awaited: a cancel can hang the same way a read can.
+        void reader.cancel().catch(() => undefined);
+        throw e;
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      clearTimeout(timer);
     }
-    return Buffer.concat(chunks);
   }
 
   private record(url: string, ok: boolean, detail: string): void {
