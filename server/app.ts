@@ -58,7 +58,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const outbound = config.smarthost
       ? new SmarthostRoute({
         host: config.smarthost.host, port: config.smarthost.port, tls: config.smarthostTls, user: config.smarthostUser,
-        password: config.smarthostPassword, clientName: config.smtpHostname,
+        password: config.smarthostPassword, plaintextAuth: config.smarthostPlaintextAuth, clientName: config.smtpHostname,
       }, log)
       : new CaptureRoute(new CapturedMail(store.db));
     outboundRoute = outbound;

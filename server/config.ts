@@ -30,6 +30,8 @@ export interface Config {
   searchTimeoutMs: number;
   smarthostUser?: string;
   smarthostPassword?: string;
+  /** Let AUTH at the smarthost go without TLS (test relays); otherwise credentials travel only inside TLS. */
+  smarthostPlaintextAuth: boolean;
 }
 
 /** How the relay to the smarthost uses TLS (see server/outbound/smarthost.ts). */
@@ -56,6 +58,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smarthost-tls', env: 'EASMIME_SMARTHOST_TLS', key: 'smarthostTls', kind: 'tls', help: 'none, opportunistic, starttls or implicit (default: opportunistic)' },
   { flag: '--smarthost-user', env: 'EASMIME_SMARTHOST_USER', key: 'smarthostUser', kind: 'string', help: 'user name for AUTH at the smarthost (default: no AUTH)' },
   { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
+  { flag: '--smarthost-plaintext-auth', env: 'EASMIME_SMARTHOST_PLAINTEXT_AUTH', key: 'smarthostPlaintextAuth', kind: 'bool', help: 'allow AUTH at the smarthost without TLS, for test relays (default: credentials only over TLS)' },
   { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
   { flag: '--search-timeout-ms', env: 'EASMIME_SEARCH_TIMEOUT_MS', key: 'searchTimeoutMs', kind: 'ms', help: 'longest mailbox Search/Find scan in milliseconds, 0-600000 (default: 10000)' },
   { flag: '--ingest-workers', env: 'EASMIME_INGEST_WORKERS', key: 'ingestWorkers', kind: 'count', help: 'worker threads that parse and verify incoming mail, 0-16 (default: 0, the main thread does it)' },
@@ -81,6 +84,7 @@ export function defaultConfig(): Config {
     trace: false,
     smtpRequireAuth: false,
     smarthostTls: 'opportunistic',
+    smarthostPlaintextAuth: false,
     fetchCrls: false,
     searchTimeoutMs: 10_000,
   };
@@ -170,6 +174,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (config.smarthostUser !== undefined && config.smarthost === undefined) {
     throw new ConfigError('--smarthost-user needs --smarthost');
+  }
+  if (config.smarthostPlaintextAuth && config.smarthostUser === undefined) {
+    throw new ConfigError('--smarthost-plaintext-auth needs --smarthost-user');
+  }
+  if (config.smarthostUser !== undefined && config.smarthostTls === 'none' && !config.smarthostPlaintextAuth) {
+    throw new ConfigError('--smarthost-user with --smarthost-tls none would send the password in clear; use TLS, or add --smarthost-plaintext-auth for a test relay');
   }
   return config;
 }

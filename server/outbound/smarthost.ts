@@ -14,6 +14,8 @@ export interface SmarthostOptions {
   tls: SmarthostTls;
   user?: string;
   password?: string;
+  /** AUTH may go in clear (none, or opportunistic without an offer); else opportunistic with a user requires STARTTLS. */
+  plaintextAuth?: boolean;
   /** Our name in EHLO. */
   clientName: string;
   timeoutMs?: number;
@@ -27,13 +29,22 @@ export class SmarthostRoute implements OutboundRoute {
     const timeout = opts.timeoutMs ?? 30_000;
     this.transport = nodemailer.createTransport({
       host: opts.host, port: opts.port, name: opts.clientName,
-      secure: opts.tls === 'implicit', ignoreTLS: opts.tls === 'none', requireTLS: opts.tls === 'starttls',
+      secure: opts.tls === 'implicit', ignoreTLS: opts.tls === 'none', requireTLS: opts.tls === 'starttls' || this.authNeedsStarttls,
       // Opportunistic TLS authenticates no one (RFC 7435); the modes that ask for TLS check the certificate.
       tls: { rejectUnauthorized: opts.tls === 'starttls' || opts.tls === 'implicit' },
       ...(opts.user !== undefined ? { auth: { user: opts.user, pass: opts.password ?? '' } } : {}),
       connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout * 2, dnsTimeout: timeout,
       logger: false,
     });
+  }
+
+  /**
+   * Opportunistic TLS with credentials: the password goes only inside TLS (unchecked, as opportunistic
+   * is), so a smarthost that offers no STARTTLS gets no login and no mail, as Postfix's default
+   * smtp_sasl_security_options (noplaintext) would have it.
+   */
+  private get authNeedsStarttls(): boolean {
+    return this.opts.tls === 'opportunistic' && this.opts.user !== undefined && !this.opts.plaintextAuth;
   }
 
   async send(m: OutboundMessage): Promise<() => void> {
@@ -46,8 +57,9 @@ export class SmarthostRoute implements OutboundRoute {
       // A 5xx to STARTTLS is our TLS requirement unmet (or the offer stripped on the way), not the
       // smarthost refusing the message: temporary, as an MTA defers mail it may only send over TLS.
       const tlsUnmet = err.code === 'ETLS' || err.command === 'STARTTLS';
-      const reason = `the smarthost ${this.opts.host}:${this.opts.port} did not take the message: ${err.response ?? err.message}`;
-      this.log({ level: 'warn', msg: 'relay failed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), code, error: err.message });
+      const hint = tlsUnmet && this.authNeedsStarttls ? ' (the password is sent only over TLS; --smarthost-plaintext-auth allows it in clear)' : '';
+      const reason = `the smarthost ${this.opts.host}:${this.opts.port} did not take the message: ${err.response ?? err.message}${hint}`;
+      this.log({ level: 'warn', msg: 'relay failed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), code, error: err.message + hint });
       throw new OutboundError(reason, !tlsUnmet && code !== undefined && code >= 500, code);
     }
     const rejected = (info.rejected ?? []).map(String);

@@ -100,7 +100,8 @@ class Smarthost {
     const server = new SMTPServer({
       logger: false, closeTimeout: 500, secure: b.tls === 'implicit', ...(b.cert ?? {}),
       disabledCommands: [...(b.tls === 'none' ? ['STARTTLS'] : []), ...(b.auth ? [] : ['AUTH'])],
-      authMethods: ['PLAIN', 'LOGIN'], authOptional: !b.auth,
+      // Logins in clear are accepted: whether one is tried is our relay's choice, and what the cases check.
+      authMethods: ['PLAIN', 'LOGIN'], authOptional: !b.auth, allowInsecureAuth: true,
       onSecure: (_socket, _session, cb) => { this.tlsSessions++; cb(); },
       onAuth: (auth, session, cb) => {
         this.auths.push({ method: auth.method, username: auth.username ?? '', password: auth.password ?? '', secure: session.secure });
@@ -322,6 +323,29 @@ describe('end to end: smarthost TLS modes and AUTH', function () {
     await smarthost.use({ tls: 'starttls', cert: pki.trusted });
     await expectRelayed(relay, smarthost, { secure: false });
     assert.equal(smarthost.tlsSessions, 0, 'never upgraded');
+  });
+
+  it('AUTH with opportunistic TLS: the login goes only inside STARTTLS; a smarthost without it gets neither login nor mail, unless --smarthost-plaintext-auth', async () => {
+    const password = `pw-${crypto.randomBytes(12).toString('hex')}`;
+    const relay = await start(smarthost, 'opportunistic', { EASMIME_SMARTHOST_PASSWORD: password }, ['--smarthost-user', 'relay']);
+    // Opportunistic checks no certificate, with or without a login.
+    await smarthost.use({ tls: 'starttls', cert: pki.untrusted, auth: { user: 'relay', password } });
+    await expectRelayed(relay, smarthost, { secure: true, user: 'relay' });
+    assert.deepEqual(smarthost.auths.map((a) => a.secure), [true]);
+
+    await smarthost.use({ tls: 'none', auth: { user: 'relay', password } });
+    await expectNotRelayed(relay, smarthost, { permanent: false, error: /STARTTLS[\s\S]*only over TLS; --smarthost-plaintext-auth allows it/ });
+    assert.equal(smarthost.auths.length, 0, 'no login was tried in clear');
+
+    const testRelay = await start(smarthost, 'opportunistic', { EASMIME_SMARTHOST_PASSWORD: password }, ['--smarthost-user', 'relay', '--smarthost-plaintext-auth']);
+    await smarthost.use({ tls: 'none', auth: { user: 'relay', password } });
+    await expectRelayed(testRelay, smarthost, { secure: false, user: 'relay' });
+    assert.deepEqual(smarthost.auths.map((a) => ({ username: a.username, secure: a.secure })), [{ username: 'relay', secure: false }]);
+  });
+
+  it('--smarthost-tls none with a user and no --smarthost-plaintext-auth: the server does not start, saying why', async () => {
+    await assert.rejects(start(smarthost, 'none', { EASMIME_SMARTHOST_PASSWORD: 'pw' }, ['--smarthost-user', 'relay']),
+      /exited with \d+ before listening[\s\S]*would send the password in clear/);
   });
 
   it('AUTH: the smarthost sees the user and password over TLS; a refused login (535) is a permanent failure; the password is never logged', async () => {

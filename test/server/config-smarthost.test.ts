@@ -33,5 +33,18 @@ describe('config: smarthost flags', () => {
     assert.throws(() => load([], { EASMIME_SMARTHOST_TLS: 'maybe' }), /EASMIME_SMARTHOST_TLS: "maybe" is not one of none, opportunistic, starttls, implicit/);
     assert.throws(() => load(['--smarthost-user', 'u']), /--smarthost-user needs --smarthost/);
     assert.throws(() => load(['--smarthost', 'a.test:25'], { EASMIME_SMARTHOST_PASSWORD: 'p' }), /--smarthost-password needs --smarthost-user/);
+    assert.throws(() => load(['--smarthost', 'a.test:25', '--smarthost-plaintext-auth']), /--smarthost-plaintext-auth needs --smarthost-user/);
+  });
+
+  it('a password in clear only when asked for: none with a user needs --smarthost-plaintext-auth', () => {
+    const base = ['--smarthost', 'a.test:25', '--smarthost-user', 'relay'];
+    assert.equal(load(base).smarthostPlaintextAuth, false, 'off by default');
+    assert.throws(() => load([...base, '--smarthost-tls', 'none']),
+      (e: unknown) => e instanceof ConfigError && /--smarthost-user with --smarthost-tls none would send the password in clear; .*--smarthost-plaintext-auth/.test(e.message));
+    assert.equal(load([...base, '--smarthost-tls', 'none', '--smarthost-plaintext-auth']).smarthostPlaintextAuth, true);
+    assert.equal(load([...base, '--smarthost-tls', 'none'], { EASMIME_SMARTHOST_PLAINTEXT_AUTH: '1' }).smarthostPlaintextAuth, true);
+    assert.throws(() => load([...base, '--smarthost-tls', 'none', '--smarthost-plaintext-auth=false'], { EASMIME_SMARTHOST_PLAINTEXT_AUTH: '1' }), /in clear/, 'the flag wins');
+    // The TLS modes need nothing more.
+    for (const tls of ['opportunistic', 'starttls', 'implicit']) assert.equal(load([...base, '--smarthost-tls', tls]).smarthostTls, tls);
   });
 });
