@@ -31,9 +31,15 @@ function procStatusBytes(pid: number, field: string): number {
   return Number(m[1]) * 1024;
 }
 
-export async function startBenchServer(opts: { fixtures?: string; data?: string; openFiles?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<BenchServer> {
+/** BENCH_CPU_PROFILE=DIR: every server a benchmark starts writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`] : [];
+}
+
+export async function startBenchServer(opts: { fixtures?: string; data?: string; openFiles?: number; env?: NodeJS.ProcessEnv; args?: string[]; nodeFlags?: string[] } = {}): Promise<BenchServer> {
   const server = await startServerProcess({
-    data: opts.data ?? tempDir('easmime-bench-'), fixtures: opts.fixtures, extraArgs: opts.args, env: opts.env, openFiles: opts.openFiles,
+    data: opts.data ?? tempDir('easmime-bench-'), fixtures: opts.fixtures, extraArgs: opts.args, env: opts.env, nodeFlags: [...profileFlags(), ...(opts.nodeFlags ?? [])], openFiles: opts.openFiles,
     startTimeoutMs: 300_000,
     // Per-message lines would grow without bound in long runs; keep what benchmarks read.
     keepLog: (rec) => rec.msg !== 'smtp' && rec.msg !== 'trace',

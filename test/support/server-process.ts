@@ -27,6 +27,8 @@ export interface ServerProcessOptions {
   fixtures?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Flags for node itself, before the script (--cpu-prof, for one: NODE_OPTIONS refuses it). */
+  nodeFlags?: string[];
   /** Raise the child's open-file limit to this (or the hard limit) when its soft limit is lower. */
   openFiles?: number;
   /** How long start-up may take. Default 60 s. */
@@ -55,7 +57,7 @@ export function openFileLimits(pid: number | 'self' = 'self'): { soft: number; h
 
 export async function startServerProcess(opts: ServerProcessOptions = {}): Promise<ServerProcess> {
   const data = opts.data ?? tempDir();
-  const nodeArgs = ['--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'main.ts'),
+  const nodeArgs = [...(opts.nodeFlags ?? []), '--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'main.ts'),
     '--data', data, '--http-port', '0', '--smtp-port', '0', '--log-format', 'json',
     ...(opts.fixtures ? ['--fixtures', opts.fixtures] : []), ...(opts.extraArgs ?? [])];
   const spawnOpts = { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
