@@ -62,6 +62,12 @@ class DeviceModel {
       }
     }
     const key = childText(col, 'AirSync:SyncKey')!;
+    // A key names one state: the same key for two different item sets would leave a device that got
+    // one answer believing it holds the other (the SyncKey reuse the server once had on retries).
+    const earlier = this.states.get(key);
+    if (earlier && (earlier.size !== next.size || [...next].some((id) => !earlier.has(id)))) {
+      this.violations.push(`${label}: key ${key} given again for another set of items (${[...earlier].sort().join(',')} then ${[...next].sort().join(',')})`);
+    }
     this.states.set(key, next);
     return { status, key };
   }
