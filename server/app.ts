@@ -96,11 +96,16 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data), serverKey,
       eas: config.trace ? { trace: (r) => log({ msg: 'trace', ...r }) } : undefined,
     });
-    httpServer = http.createServer(app.callback());
-    // Held Pings and Syncs last up to an hour; Node's default request timeout would cut them.
-    httpServer.requestTimeout = 0;
-    httpServer.headersTimeout = 60_000;
-    httpServer.keepAliveTimeout = 65_000;
+    // Node's request timeout bounds only the receiving of a request (a client dripping a body byte by
+    // byte is answered 408 and cut off); held Pings and Syncs answer long after that and are not
+    // affected. Connections are checked at a quarter of the limit, at most every 30 s.
+    const requestTimeout = config.requestTimeoutMs;
+    httpServer = http.createServer({
+      requestTimeout,
+      headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
+      keepAliveTimeout: 65_000,
+      connectionsCheckingInterval: requestTimeout > 0 ? Math.min(30_000, Math.max(250, requestTimeout / 4)) : 30_000,
+    }, app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer!.once('error', reject);
       httpServer!.listen(config.httpPort, config.host, () => resolve());

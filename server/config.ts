@@ -28,6 +28,8 @@ export interface Config {
   ingestWorkers?: number;
   /** How long a mailbox Search or Find may scan before answering "timed out" (ms). */
   searchTimeoutMs: number;
+  /** How long a client may take to send one HTTP request, headers and body (ms; 0: no limit). Held answers are not affected. */
+  requestTimeoutMs: number;
   smarthostUser?: string;
   smarthostPassword?: string;
   /** Let AUTH at the smarthost go without TLS (test relays); otherwise credentials travel only inside TLS. */
@@ -60,6 +62,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--smarthost-password', env: 'EASMIME_SMARTHOST_PASSWORD', key: 'smarthostPassword', kind: 'string', help: 'password for AUTH at the smarthost (prefer the environment variable)' },
   { flag: '--smarthost-plaintext-auth', env: 'EASMIME_SMARTHOST_PLAINTEXT_AUTH', key: 'smarthostPlaintextAuth', kind: 'bool', help: 'allow AUTH at the smarthost without TLS, for test relays (default: credentials only over TLS)' },
   { flag: '--fetch-crls', env: 'EASMIME_FETCH_CRLS', key: 'fetchCrls', kind: 'bool', help: 'fetch CRLs from distribution points over HTTP when the organisation holds none (default: off)' },
+  { flag: '--request-timeout-ms', env: 'EASMIME_REQUEST_TIMEOUT_MS', key: 'requestTimeoutMs', kind: 'ms', help: 'longest time a client may take to send one HTTP request, headers and body, in milliseconds, 0-600000 with 0 for no limit (default: 600000); held Ping and Sync answers are not affected' },
   { flag: '--search-timeout-ms', env: 'EASMIME_SEARCH_TIMEOUT_MS', key: 'searchTimeoutMs', kind: 'ms', help: 'longest mailbox Search/Find scan in milliseconds, 0-600000 (default: 10000)' },
   { flag: '--ingest-workers', env: 'EASMIME_INGEST_WORKERS', key: 'ingestWorkers', kind: 'count', help: 'worker threads that parse and verify incoming mail, 0-16 (default: 0, the main thread does it)' },
   { flag: '--log-format', env: 'EASMIME_LOG_FORMAT', key: 'logFormat', kind: 'format', help: 'text or json (default: text)' },
@@ -87,6 +90,7 @@ export function defaultConfig(): Config {
     smarthostPlaintextAuth: false,
     fetchCrls: false,
     searchTimeoutMs: 10_000,
+    requestTimeoutMs: 600_000,
   };
 }
 
