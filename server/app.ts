@@ -119,7 +119,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       maxMessageBytes: config.maxMessageBytes,
       isLocalRecipient: (a) => store.directory.isLocalAddress(a),
       isLocalDomain: (d) => d === store.domain(),
-      authenticate: async (user, password) => store.directory.authenticate(user, password)?.address ?? null,
+      authenticate: async (user, password) => (await store.directory.authenticate(user, password))?.address ?? null,
       requireAuth: config.smtpRequireAuth,
       tls: config.smtpTlsCert && config.smtpTlsKey ? { cert: readFileOrFail(config.smtpTlsCert), key: readFileOrFail(config.smtpTlsKey) } : undefined,
       deliver: async (env) => {

@@ -38,7 +38,7 @@ export class StoreBackend implements EasBackend {
   }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {
-    const user = this.store.directory.authenticate(name, password);
+    const user = await this.store.directory.authenticate(name, password);
     return user && { userId: user.id, address: user.address, displayName: user.displayName };
   }
 

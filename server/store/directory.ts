@@ -1,7 +1,7 @@
 // Users, groups and external contacts: who exists, how they sign in, where mail for an address goes.
 import crypto from 'node:crypto';
 import type { Db } from './db.js';
-import { verifyPassword } from './secrets.js';
+import { unusablePasswordHash, verifyPassword } from './secrets.js';
 import { VersionedCache, type TableVersions } from './table-versions.js';
 
 export interface User {
@@ -38,6 +38,7 @@ export class Directory {
   // successful check is remembered for a while under a keyed hash (the password itself is never kept).
   private readonly verified = new Map<string, { userId: number; until: number }>();
   private readonly cacheKey = crypto.randomBytes(32);
+  private readonly checking = new Map<string, Promise<boolean>>();
   private static readonly CACHE_MS = 5 * 60_000;
   private static readonly CACHE_MAX = 10_000;
 
@@ -81,17 +82,25 @@ export class Directory {
     return (this.db.prepare('SELECT * FROM users ORDER BY address').all() as UserRow[]).map(toUser);
   }
 
-  authenticate(name: string, password: string): User | undefined {
+  async authenticate(name: string, password: string): Promise<User | undefined> {
     const user = this.userBySignInName(name);
-    if (!user) return undefined;
+    if (!user) {
+      await verifyPassword(password, unusablePasswordHash());
+      return undefined;
+    }
     const cacheId = crypto.createHmac('sha256', this.cacheKey).update(`${user.id}\0${password}`).digest('base64');
     const hit = this.verified.get(cacheId);
-    const now = Date.now();
-    if (hit && hit.until > now && hit.userId === user.id) return user;
-    const row = this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(user.id) as { password_hash: string };
-    if (!verifyPassword(password, row.password_hash)) return undefined;
+    if (hit && hit.until > Date.now() && hit.userId === user.id) return user;
+    // A device that reconnects sends several requests with the same credentials at once: one check serves them all.
+    let check = this.checking.get(cacheId);
+    if (!check) {
+      const row = this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(user.id) as { password_hash: string };
+      check = verifyPassword(password, row.password_hash).finally(() => this.checking.delete(cacheId));
+      this.checking.set(cacheId, check);
+    }
+    if (!(await check)) return undefined;
     if (this.verified.size >= Directory.CACHE_MAX) this.verified.clear();
-    this.verified.set(cacheId, { userId: user.id, until: now + Directory.CACHE_MS });
+    this.verified.set(cacheId, { userId: user.id, until: Date.now() + Directory.CACHE_MS });
     return user;
   }
 

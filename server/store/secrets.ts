@@ -13,14 +13,29 @@ export function hashPassword(password: string): string {
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export function verifyPassword(password: string, stored: string): boolean {
+/**
+ * Checks a password against its stored hash on libuv's thread pool: scrypt takes tens of
+ * milliseconds, and done on the event loop it would stall every held Ping, Sync and SMTP session
+ * for each sign-in (and let a stream of wrong passwords stall the server).
+ */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4]!, 'base64');
   const expected = Buffer.from(parts[5]!, 'base64');
-  const actual = crypto.scryptSync(password, salt, expected.length, { N: N!, r: r!, p: p! });
+  const actual = await new Promise<Buffer>((resolve, reject) => {
+    crypto.scrypt(password, salt, expected.length, { N: N!, r: r!, p: p! }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
   return crypto.timingSafeEqual(actual, expected);
+}
+
+let unusable: string | undefined;
+
+/** A hash of no one's password: names that are no user are checked against it, so they take as long to refuse. */
+export function unusablePasswordHash(): string {
+  unusable ??= hashPassword(crypto.randomBytes(16).toString('base64'));
+  return unusable;
 }
 
 /** Loads the server key: EASMIME_SERVER_KEY (64 hex digits) or `<data>/server.key`, created on first use. */
