@@ -4,6 +4,7 @@ import type { EasQuery } from '../http/query.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
 import type { PingMemory } from '../ports/settings.js';
 import type { CollectionLocks } from './collectionlocks.js';
+import type { HeldRequests } from './held.js';
 
 export interface CommandContext {
   backend: EasBackend;
@@ -27,20 +28,12 @@ export interface CommandCache {
   lastSync: Map<number, WbxmlElement>;
   /** Sync: one request at a time works on a device's collection (keys "<device pk>:<folder id>"). */
   syncLocks: CollectionLocks;
-  /** Sync: the requests each device has held for changes (by device pk), so that a newer Sync can end them. Created on first use. */
-  heldSyncs?: Map<number, Set<HeldSync>>;
+  /** Ping and Sync: the requests each device holds open for changes, so that a newer one can end them. */
+  held: HeldRequests;
   /** Ping: each device's remembered interval and folders (by device pk), read from the store on first use. Created on first use. */
   pingMemory?: Map<number, PingMemory>;
-  /** Ping: the request each device has waiting (by device pk), so that a newer Ping can end it. Created on first use. */
-  heldPings?: Map<number, { end(): void }>;
   /** Find: the SearchIds each device has run (by device pk), newest last. Created on first use. */
   findSearches?: Map<number, string[]>;
-}
-
-/** A Sync held for changes (Wait or HeartbeatInterval), on these folder ids. */
-export interface HeldSync {
-  folderIds: ReadonlySet<number>;
-  end(): void;
 }
 
 export type CommandResult =

@@ -183,20 +183,14 @@ export async function ping(ctx: CommandContext): Promise<CommandResult> {
 
   // The older Ping of this device answers Status 1 at once: the device has moved on to this one,
   // and "nothing changed, Ping again" is harmless to a client that still listens.
-  const held = (ctx.cache.heldPings ??= new Map());
-  held.get(device.pk)?.end();
-  const stop = new AbortController();
-  const mine = { end: (): void => stop.abort() };
-  held.set(device.pk, mine);
-  const onClientGone = (): void => stop.abort();
-  ctx.signal.addEventListener('abort', onClientGone, { once: true });
-  if (ctx.signal.aborted) stop.abort();
+  ctx.cache.held.end(device.pk, 'ping');
+  const watched = memory.folders.map((f) => parseFolderId(f.id)).filter((id): id is number => id !== undefined);
+  const held = ctx.cache.held.hold(device.pk, 'ping', new Set(watched), ctx.signal);
 
   try {
     const deadline = Date.now() + memory.interval * 1000 - ANSWER_EARLY_MS;
-    const watched = memory.folders.map((f) => parseFolderId(f.id)).filter((id): id is number => id !== undefined);
     for (;;) {
-      if (stop.signal.aborted) return reply(PingStatus.Expired);
+      if (held.signal.aborted) return reply(PingStatus.Expired);
       const found = inspect(ctx, memory);
       if (found.kind === 'hierarchy-changed') return reply(PingStatus.HierarchyChanged, found.reason);
       if (found.folders.length > 0) {
@@ -205,14 +199,13 @@ export async function ping(ctx: CommandContext): Promise<CommandResult> {
       const left = deadline - Date.now();
       if (left <= 0) return reply(PingStatus.Expired);
       // Whatever ends the wait (a change, the interval, a newer Ping, the client leaving), the loop decides.
-      await backend.waitForChanges(principal, watched, left, stop.signal);
+      await backend.waitForChanges(principal, watched, left, held.signal);
       if (learnFilters(ctx, memory)) backend.settings.savePingMemory(principal, device, memory);
     }
   } catch (e) {
     ctx.log({ level: 'error', msg: 'ping failed', deviceId: device.deviceId, error: e instanceof Error ? e.stack : String(e) });
     return reply(PingStatus.ServerError, 'internal server error');
   } finally {
-    ctx.signal.removeEventListener('abort', onClientGone);
-    if (held.get(device.pk) === mine) held.delete(device.pk);
+    held.release();
   }
 }

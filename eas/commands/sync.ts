@@ -11,7 +11,7 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
-import { CommandFailure, type CommandContext, type CommandResult, type HeldSync } from './context.js';
+import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
 const A = ns('AirSync');
 
@@ -337,8 +337,6 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
 
 /** What a busy answer (111 / HTTP 503) tells the client to wait before it tries again. */
 const RETRY_AFTER_SECONDS = 5;
-/** Held Syncs one device may have open at once; a further one ends the oldest. */
-const MAX_HELD_PER_DEVICE = 8;
 
 const lockKey = (ctx: CommandContext, folderId: number): string => `${ctx.device.pk}:${folderId}`;
 
@@ -360,38 +358,6 @@ async function exclusively<T>(ctx: CommandContext, folderIds: ReadonlySet<number
   } finally {
     release();
   }
-}
-
-/** Ends the device's held Syncs that watch any of these folders: they answer empty ("no changes"), as an expired hold does. */
-function endHeldSyncs(ctx: CommandContext, folderIds: ReadonlySet<number>): void {
-  const mine = ctx.cache.heldSyncs?.get(ctx.device.pk);
-  if (!mine) return;
-  for (const h of [...mine]) {
-    if ([...h.folderIds].some((id) => folderIds.has(id))) h.end();
-  }
-}
-
-/** Registers a held Sync so that a newer one can end it; `stop` also aborts when the client goes away. */
-function holdFor(ctx: CommandContext, folderIds: ReadonlySet<number>): { stop: AbortController; release(): void } {
-  const pk = ctx.device.pk;
-  const stop = new AbortController();
-  const onClientGone = (): void => stop.abort();
-  ctx.signal.addEventListener('abort', onClientGone, { once: true });
-  if (ctx.signal.aborted) stop.abort();
-  const all = (ctx.cache.heldSyncs ??= new Map());
-  const mine = all.get(pk) ?? new Set<HeldSync>();
-  all.set(pk, mine);
-  if (mine.size >= MAX_HELD_PER_DEVICE) mine.values().next().value?.end();
-  const entry: HeldSync = { folderIds, end: () => stop.abort() };
-  mine.add(entry);
-  return {
-    stop,
-    release: () => {
-      ctx.signal.removeEventListener('abort', onClientGone);
-      mine.delete(entry);
-      if (mine.size === 0 && all.get(pk) === mine) all.delete(pk);
-    },
-  };
 }
 
 function globalFailure(status: number, limit?: number): CommandResult {
@@ -433,8 +399,8 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
   const folderIds = new Set(collectionEls.map((el) => parseFolderId(childText(el, 'AirSync:CollectionId'))).filter((f): f is number => f !== undefined));
   // This request supersedes any Sync of these collections the device has held; a held request of its
   // own is registered before its first run, so a newer one can end it from the start.
-  endHeldSyncs(ctx, folderIds);
-  const held = holdSeconds === undefined ? undefined : holdFor(ctx, folderIds);
+  ctx.cache.held.end(ctx.device.pk, 'sync', folderIds);
+  const held = holdSeconds === undefined ? undefined : ctx.cache.held.hold(ctx.device.pk, 'sync', folderIds, ctx.signal);
 
   // Why client Adds and Changes were refused, for the log and the X-EasMime-Reason header.
   const reasons: string[] = [];
@@ -467,11 +433,11 @@ export async function sync(ctx: CommandContext): Promise<CommandResult> {
   try {
     let outcome = await exclusively(ctx, folderIds, run);
     if (held && !outcome.anything) {
-      if (held.stop.signal.aborted) return { kind: 'empty' };
-      const changed = await ctx.backend.waitForChanges(ctx.principal, [...folderIds], holdSeconds! * 1000 - 5000, held.stop.signal);
+      if (held.signal.aborted) return { kind: 'empty' };
+      const changed = await ctx.backend.waitForChanges(ctx.principal, [...folderIds], holdSeconds! * 1000 - 5000, held.signal);
       // Ended by a newer Sync of the same collections: that one answers for them now.
-      if (!changed || held.stop.signal.aborted) return { kind: 'empty' };
-      const again = await exclusively(ctx, folderIds, async () => (held.stop.signal.aborted ? undefined : run()));
+      if (!changed || held.signal.aborted) return { kind: 'empty' };
+      const again = await exclusively(ctx, folderIds, async () => (held.signal.aborted ? undefined : run()));
       if (!again || !again.anything) return { kind: 'empty' };
       outcome = again;
     }

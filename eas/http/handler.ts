@@ -9,6 +9,7 @@ import { parseQuery, QueryError } from './query.js';
 import { CommandFailure, type CommandCache, type CommandContext, type CommandHandler, type CommandResult } from '../commands/context.js';
 import { COMMAND_HANDLERS } from '../commands/index.js';
 import { CollectionLocks } from '../commands/collectionlocks.js';
+import { HeldRequests } from '../commands/held.js';
 
 export interface EasHttpRequest {
   method: string;
@@ -67,6 +68,7 @@ export function createEasHandler(backend: EasBackend, options: EasHandlerOptions
   const cache: CommandCache = {
     lastSync: new Map(),
     syncLocks: new CollectionLocks({ waitMs: options.syncLockWaitMs ?? SYNC_LOCK_WAIT_MS, maxWaiters: SYNC_LOCK_MAX_WAITERS }),
+    held: new HeldRequests(),
   };
   const common = (): Record<string, string> => ({ 'MS-Server-ActiveSync': serverName, 'Cache-Control': 'private' });
   const versionHeaders = (): Record<string, string> => ({
