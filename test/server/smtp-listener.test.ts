@@ -507,7 +507,7 @@ describe('SMTP listener close()', function () {
     await client.cmd('EHLO t');
     const started = Date.now();
     await h.listener.close();
-    assert.ok(Date.now() - started < 1000, 'close() did not wait for the idle session');
+    assert.ok(Date.now() - started < 4000, 'close() did not wait out the 5 s close timeout for the idle session');
     const r = await client.readReply();
     assert.equal(r.code, 421);
     client.close();
@@ -550,7 +550,7 @@ describe('SMTP listener close()', function () {
     client.write('Subject: never ends\r\n\r\n');
     const started = Date.now();
     await h.listener.close();
-    assert.ok(Date.now() - started < 2000);
+    assert.ok(Date.now() - started < 10_000, 'the transaction was cut, not waited for');
     assert.equal((await client.readReply()).code, 421);
     assert.equal(h.delivered.length, 0);
     client.close();
