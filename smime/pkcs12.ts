@@ -125,11 +125,14 @@ function fill(data: Uint8Array, length: number): Buffer {
   return out;
 }
 
+/** Iterations between two turns of the event loop (about 10 ms of SHA-1 here). */
+const KDF_SLICE = 16_384;
+
 /**
  * The PKCS#12 KDF: `id` 1 for a key, 2 for an IV, 3 for a MAC key. `password` is already the
  * BMPString with its two terminating zero bytes (or empty for no password).
  */
-export function pkcs12Kdf(digest: string, password: Uint8Array, salt: Uint8Array, id: 1 | 2 | 3, iterations: number, size: number): Buffer {
+export async function pkcs12Kdf(digest: string, password: Uint8Array, salt: Uint8Array, id: 1 | 2 | 3, iterations: number, size: number): Promise<Buffer> {
   const d = Object.values(DIGESTS).find((x) => x.name === digest);
   if (!d) throw new Pkcs12Error(`PKCS#12 KDF with digest ${digest} is not supported`, 'unsupported');
   const { u, v } = d;
@@ -141,7 +144,11 @@ export function pkcs12Kdf(digest: string, password: Uint8Array, salt: Uint8Array
   const out = Buffer.alloc(blocks * u);
   for (let i = 0; i < blocks; i++) {
     let A = hashOnce(digest, Buffer.concat([D, I]));
-    for (let r = 1; r < iterations; r++) A = hashOnce(digest, A);
+    for (let r = 1; r < iterations; r++) {
+      A = hashOnce(digest, A);
+      // Hashing is synchronous: a file with a large count would otherwise hold every other request.
+      if (r % KDF_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     A.copy(out, i * u);
     if (i + 1 === blocks) break;
     // Each v-byte block of I becomes (I_j + B + 1) mod 2^(8v), B being A repeated to v bytes.
@@ -324,8 +331,8 @@ async function decryptPbe(buf: Uint8Array, alg: DerNode, data: Buffer, pw: Passw
     }
     budget.spend(iterations, what);
     if (legacy.ivLength) budget.spend(iterations, what); // the IV is a second derivation
-    const key = pkcs12Kdf('sha1', pw.bmp, salt, 1, iterations, legacy.keyLength);
-    const iv = legacy.ivLength ? pkcs12Kdf('sha1', pw.bmp, salt, 2, iterations, legacy.ivLength) : Buffer.alloc(0);
+    const key = await pkcs12Kdf('sha1', pw.bmp, salt, 1, iterations, legacy.keyLength);
+    const iv = legacy.ivLength ? await pkcs12Kdf('sha1', pw.bmp, salt, 2, iterations, legacy.ivLength) : Buffer.alloc(0);
     try {
       if (legacy.cipher === 'rc4') return { plain: rc4(key, data), scheme: legacy.name };
       if (legacy.cipher === 'rc2') return { plain: rc2CbcDecrypt(key, legacy.bits!, iv, data), scheme: legacy.name };
@@ -498,12 +505,16 @@ export async function readPkcs12(der: Uint8Array, password: string, options: Rea
     const digest = DIGESTS[m.digestOid];
     if (!digest) throw new Pkcs12Error(`uses an unknown MAC digest ${m.digestOid}`, 'unsupported');
     budget.spend(m.iterations, 'MAC');
-    const verified = forms.find((form, n) => {
+    let verified: (typeof forms)[number] | undefined;
+    for (const [n, form] of forms.entries()) {
       if (n > 0) budget.spend(m.iterations, 'MAC');
-      const key = pkcs12Kdf(digest.name, form.bmp, m.salt, 3, m.iterations, digest.u);
+      const key = await pkcs12Kdf(digest.name, form.bmp, m.salt, 3, m.iterations, digest.u);
       const actual = crypto.createHmac(digest.name, key).update(authSafe).digest();
-      return actual.length === m.value.length && crypto.timingSafeEqual(actual, m.value);
-    });
+      if (actual.length === m.value.length && crypto.timingSafeEqual(actual, m.value)) {
+        verified = form;
+        break;
+      }
+    }
     if (!verified) throw new Pkcs12Error('MAC does not verify: wrong password, or the file is damaged', 'wrong-password');
     forms = [verified];
     mac = { digest: digest.name, iterations: m.iterations };
