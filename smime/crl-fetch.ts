@@ -116,10 +116,10 @@ export class CrlFetcher implements CrlSource {
     return entry;
   }
 
-  // One deadline covers the headers and every body read. The signal alone is
-  // not enough: undici can leave a body read pending for ever when the abort
-  // lands while a chunk is awaited (nodejs/node#56917, seen once in CI as a
-  // hung test), so each wait is also raced against the timer.
+  // One deadline covers the headers and every body read. A CI run once hung here
+  // for 60 s with only AbortSignal.timeout guarding the reads (not reproduced
+  // since); undici has known cases of a body read left pending after an abort
+  // (nodejs/node#56917), so each wait is also raced against our own timer.
   private async download(url: string): Promise<Buffer> {
     const ms = this.opts.timeoutMs;
     const controller = new AbortController();
