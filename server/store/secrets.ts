@@ -7,10 +7,22 @@ import path from 'node:path';
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
+const SCRYPT_PARAMS = { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p };
+const formatHash = (salt: Buffer, hash: Buffer): string =>
+  `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+
 export function hashPassword(password: string): string {
   const salt = crypto.randomBytes(16);
-  const hash = crypto.scryptSync(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p });
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+  return formatHash(salt, crypto.scryptSync(password, salt, SCRYPT.keylen, SCRYPT_PARAMS));
+}
+
+/** hashPassword on libuv's thread pool, so that many (a fixture's users) are hashed on every core at once. */
+export async function hashPasswordAsync(password: string): Promise<string> {
+  const salt = crypto.randomBytes(16);
+  const hash = await new Promise<Buffer>((resolve, reject) => {
+    crypto.scrypt(password, salt, SCRYPT.keylen, SCRYPT_PARAMS, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+  return formatHash(salt, hash);
 }
 
 /**
