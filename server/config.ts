@@ -1,5 +1,6 @@
 // The start-up contract: flags, each with an environment variable, and their defaults.
 // Users script against these names; change them only with a note in the README.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,7 +41,13 @@ export interface Config {
 export type SmarthostTls = 'none' | 'opportunistic' | 'starttls' | 'implicit';
 const SMARTHOST_TLS: readonly SmarthostTls[] = ['none', 'opportunistic', 'starttls', 'implicit'];
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// server/config.ts runs from the sources (tsx) or as dist/server/config.js (npm run build): the
+// project root is whichever of the two parents holds package.json.
+const projectRoot = ((): string => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, '..'), path.resolve(here, '..', '..')];
+  return candidates.find((d) => fs.existsSync(path.join(d, 'package.json'))) ?? candidates[0]!;
+})();
 
 interface FlagSpec { flag: string; env: string; key: keyof Config; kind: 'path' | 'port' | 'string' | 'bytes' | 'bool' | 'format' | 'level' | 'count' | 'hostport' | 'tls' | 'ms'; help: string }
 

@@ -51,7 +51,8 @@ export class WorkerIngest implements IngestPipeline {
 
   constructor(private readonly store: Store, private readonly opts: WorkerIngestOptions) {
     this.pool = new WorkerPool({
-      script: new URL('./worker.ts', import.meta.url),
+      // worker.ts beside the sources, worker.js beside the compiled pipeline.js.
+      script: new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url),
       size: opts.workers,
       deadlineMs: opts.deadlineMs ?? 60_000,
       onStart: (post) => { if (this.material) post({ type: 'trust', material: this.material } satisfies ToWorker); },

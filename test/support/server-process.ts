@@ -29,6 +29,8 @@ export interface ServerProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Flags for node itself, before the script (--cpu-prof, for one: NODE_OPTIONS refuses it). */
   nodeFlags?: string[];
+  /** Run the compiled server (dist/server/main.js, from npm run build) instead of the sources under tsx. */
+  compiled?: boolean;
   /** Raise the child's open-file limit to this (or the hard limit) when its soft limit is lower. */
   openFiles?: number;
   /** How long start-up may take. Default 60 s. */
@@ -57,7 +59,8 @@ export function openFileLimits(pid: number | 'self' = 'self'): { soft: number; h
 
 export async function startServerProcess(opts: ServerProcessOptions = {}): Promise<ServerProcess> {
   const data = opts.data ?? tempDir();
-  const nodeArgs = [...(opts.nodeFlags ?? []), '--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'main.ts'),
+  const entry = opts.compiled ? [path.join(PROJECT_ROOT, 'dist', 'server', 'main.js')] : ['--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'main.ts')];
+  const nodeArgs = [...(opts.nodeFlags ?? []), ...entry,
     '--data', data, '--http-port', '0', '--smtp-port', '0', '--log-format', 'json',
     ...(opts.fixtures ? ['--fixtures', opts.fixtures] : []), ...(opts.extraArgs ?? [])];
   const spawnOpts = { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
