@@ -2,7 +2,7 @@
 // GAL with their S/MIME encryption certificates (full, or as one mini-certificate blob), free/busy
 // and photos; and certificate checks for what a device received. Both answer in their own Status
 // elements in every version: neither uses the common status codes for its own errors.
-import { child, childrenOf, type WbxmlElement } from '../wbxml/tree.js';
+import { childrenOf, type WbxmlElement } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
 import { V140, V141 } from '../version.js';
 import type { CertificateCheck, CertificateProblem, DirectoryRecipient } from '../ports/directory.js';

@@ -481,7 +481,6 @@ async function findMail(ctx: CommandContext, searchId: string, criterion: WbxmlE
   // Find has no status of its own for these: the common "retry later" says what happened.
   if (outcome.kind !== 'ok') throw new CommandFailure(111, failedOutcome(outcome, 0).message);
   const items = ctx.backend.emails(ctx.principal, outcome.hits.map((h) => h.id));
-  const markers = draftMarkersOf(ctx.version, outcome.hits, (ids) => ctx.backend.drafts.bcc(ctx.principal, ids));
   const results: WbxmlElement[] = [];
   for (const hit of outcome.hits) {
     const item = items.get(hit.id);

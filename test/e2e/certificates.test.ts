@@ -11,7 +11,7 @@ import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml
 import { ns } from '../../eas/wbxml/ns.js';
 import { decodeMiniCertificates, describes } from '../../smime/minicert.js';
 import { mergeFreeBusy } from '../../eas/commands/certificates.js';
-import { certDer, demo, openssl, stamp, TestPki, type Signer } from '../smime/verify-pki.js';
+import { certDer, demo, stamp, TestPki, type Signer } from '../smime/verify-pki.js';
 
 const RR = ns('ResolveRecipients');
 const VC = ns('ValidateCert');
