@@ -16,13 +16,14 @@ export function hashPassword(password: string): string {
   return formatHash(salt, crypto.scryptSync(password, salt, SCRYPT.keylen, SCRYPT_PARAMS));
 }
 
-/** hashPassword on libuv's thread pool, so that many (a fixture's users) are hashed on every core at once. */
+/** scrypt on libuv's thread pool. */
+const scryptAsync = (password: string, salt: Buffer, keylen: number, params: crypto.ScryptOptions): Promise<Buffer> =>
+  new Promise((resolve, reject) => crypto.scrypt(password, salt, keylen, params, (err, key) => (err ? reject(err) : resolve(key))));
+
+/** hashPassword on the thread pool, so that many (a fixture's users) are hashed on every core at once. */
 export async function hashPasswordAsync(password: string): Promise<string> {
   const salt = crypto.randomBytes(16);
-  const hash = await new Promise<Buffer>((resolve, reject) => {
-    crypto.scrypt(password, salt, SCRYPT.keylen, SCRYPT_PARAMS, (err, key) => (err ? reject(err) : resolve(key)));
-  });
-  return formatHash(salt, hash);
+  return formatHash(salt, await scryptAsync(password, salt, SCRYPT.keylen, SCRYPT_PARAMS));
 }
 
 /**
@@ -36,9 +37,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4]!, 'base64');
   const expected = Buffer.from(parts[5]!, 'base64');
-  const actual = await new Promise<Buffer>((resolve, reject) => {
-    crypto.scrypt(password, salt, expected.length, { N: N!, r: r!, p: p! }, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  const actual = await scryptAsync(password, salt, expected.length, { N: N!, r: r!, p: p! });
   return crypto.timingSafeEqual(actual, expected);
 }
 
