@@ -436,6 +436,7 @@ function findMailProperties(item: { subject: string; receivedAt: Date; displayTo
     E('DateReceived', easDate(item.receivedAt)),
     E('DisplayTo', item.displayTo),
     FD('DisplayCc', hit.displayCc),
+    FD('DisplayBcc', hit.displayBcc),
     E('Importance', item.importance),
     E('Read', item.read ? 1 : 0),
     E2('IsDraft', hit.isDraft ? 1 : 0),

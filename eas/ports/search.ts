@@ -38,6 +38,8 @@ export interface MailHit {
   folderId: number;
   /** Display names of the Cc recipients, "; "-separated (addresses where there is no name). */
   displayCc: string;
+  /** Display names of the Bcc recipients, like displayCc: only drafts and Sent Items copies keep any. */
+  displayBcc: string;
   /** The message sits in a Drafts folder. */
   isDraft: boolean;
   /** At least one attachment that is not inline. */

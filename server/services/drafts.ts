@@ -10,9 +10,9 @@
 // placeholders are left out of the attachment list, and out of the message when it is sent.
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Principal } from '../../eas/backend.js';
 import { reparseStored } from '../mail/reparse.js';
+import { bccOf } from '../mail/bcc.js';
 import type {
   AddedAttachment, DraftAttachmentAdd, DraftEdit, DraftOutcome, DraftsPort,
 } from '../../eas/ports/drafts.js';
@@ -22,7 +22,7 @@ import { MailParseError, parseMessage } from '../mail/parse.js';
 import { roughHtmlToText } from '../mail/text.js';
 import { SubmissionError, toNewMessage } from '../mailflow.js';
 import { SEND_FAILURES } from './submission.js';
-import { formatAddress, headerValue, splitMessage } from '../outbound/headers.js';
+import { formatAddress } from '../outbound/headers.js';
 import { FolderType, type StoredMessage } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -100,14 +100,7 @@ export class DraftsService implements DraftsPort {
   bcc(p: Principal, itemIds: number[]): Map<number, string> {
     const out = new Map<number, string>();
     for (const id of itemIds) {
-      const raw = this.mailbox.raw(p.userId, id);
-      const head = raw && splitMessage(raw);
-      const value = head ? headerValue(head, 'bcc') : undefined;
-      if (!value) continue;
-      const list = addressparser(value, { flatten: true })
-        .filter((a) => a.address.includes('@'))
-        // Names in encoded words are left out rather than shown undecoded.
-        .map((a) => (a.name && !a.name.includes('=?') ? formatAddress(a.name, a.address) : a.address));
+      const list = bccOf(this.mailbox.raw(p.userId, id)).map((a) => (a.name ? formatAddress(a.name, a.address) : a.address));
       if (list.length > 0) out.set(id, list.join(', '));
     }
     return out;

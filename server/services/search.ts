@@ -7,6 +7,7 @@ import type {
 } from '../../eas/ports/search.js';
 import { FolderType, MAIL_FOLDER_TYPES, type AttachmentMeta, type Folder } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
+import { bccOf } from '../mail/bcc.js';
 
 /** Rows read per step of a scan; between steps the scan yields to other requests. */
 const BATCH = 200;
@@ -270,7 +271,9 @@ export class SearchService implements SearchPort {
 
   private hits(p: Principal, matched: Candidate[]): MailHit[] {
     if (matched.length === 0) return [];
-    const drafts = new Set(this.mailbox.folders(p.userId).filter((f) => f.type === FolderType.Drafts).map((f) => f.id));
+    const folders = this.mailbox.folders(p.userId);
+    const drafts = new Set(folders.filter((f) => f.type === FolderType.Drafts).map((f) => f.id));
+    const keepsBcc = new Set(folders.filter((f) => f.type === FolderType.Drafts || f.type === FolderType.SentItems).map((f) => f.id));
     const out: MailHit[] = [];
     for (let i = 0; i < matched.length; i += 500) {
       const chunk = matched.slice(i, i + 500);
@@ -280,7 +283,10 @@ export class SearchService implements SearchPort {
       for (const c of chunk) {
         const r = byId.get(c.id);
         if (!r) continue;
-        out.push({ id: c.id, folderId: c.folderId, displayCc: displayNames(r.cc_addr), isDraft: drafts.has(c.folderId), hasAttachments: hasRealAttachment(r.attachments) });
+        const displayBcc = keepsBcc.has(c.folderId) ? bccOf(this.mailbox.raw(p.userId, c.id)).map((m) => m.name || m.address).join('; ') : '';
+        out.push({
+          id: c.id, folderId: c.folderId, displayCc: displayNames(r.cc_addr), displayBcc, isDraft: drafts.has(c.folderId), hasAttachments: hasRealAttachment(r.attachments),
+        });
       }
     }
     return out;

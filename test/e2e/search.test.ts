@@ -68,8 +68,9 @@ function writeFixture(): string {
     '<html><body><p>Monthly <b>highlights</b> inside.</p></body></html>', { 'Content-Type': 'text/html; charset=utf-8' }));
   put('ann', 'Inbox/Projects', 'final.eml', msg(ben, ann, 'Quarterly report final', '2026-02-01T08:00:00Z', 'The final figures.'));
   put('ann', 'Inbox/Projects/Archive', 'archive.eml', msg(ben, ann, 'Quarterly report archive', '2025-06-01T08:00:00Z', 'Last year.'));
-  put('ann', 'Sent Items', 're.eml', msg(ann, ben, 'Re: Quarterly report draft', '2026-01-11T16:00:00Z', 'Thanks, looks good.'));
-  put('ann', 'Drafts', 'plan.eml', msg(ann, ben, 'Quarterly plan', '2026-01-15T12:00:00Z', 'Half written.'));
+  // The sender's own copies keep their Bcc (Find shows it as DisplayBcc); received mail has none.
+  put('ann', 'Sent Items', 're.eml', msg(ann, ben, 'Re: Quarterly report draft', '2026-01-11T16:00:00Z', 'Thanks, looks good.', { Bcc: '"Zed Zimmer" <zed@other.test>' }));
+  put('ann', 'Drafts', 'plan.eml', msg(ann, ben, 'Quarterly plan', '2026-01-15T12:00:00Z', 'Half written.', { Bcc: '"Zed Zimmer" <zed@other.test>, cara@other.test' }));
   put('ann', 'Junk Email', 'prize.eml', msg('"Prize" <win@spam.test>', ann, 'Quarterly prize winner', '2026-01-16T12:00:00Z', 'Click here.'));
   put('ann', 'Deleted Items', 'old.eml', msg(ben, ann, 'Old quarterly report', '2025-12-01T12:00:00Z', 'Outdated.'));
   for (let i = 1; i <= BULK; i++) {
@@ -505,9 +506,14 @@ describe('end to end: Search and Find', function () {
       assert.equal(childText(plan, 'AirSync:CollectionId'), ann.folders.get('Drafts'));
       assert.match(childText(plan, 'AirSync:ServerId') ?? '', new RegExp(`^${ann.folders.get('Drafts')}:\\d+$`));
       const p = child(plan, 'Find:Properties')!;
-      assert.deepEqual(p.children.map((c) => c.tag), ['Email:Subject', 'Email:DateReceived', 'Email:DisplayTo', 'Find:DisplayCc', 'Email:Importance',
-        'Email:Read', 'Email2:IsDraft', 'Find:Preview', 'Find:HasAttachments', 'Email:From']);
+      assert.deepEqual(p.children.map((c) => c.tag), ['Email:Subject', 'Email:DateReceived', 'Email:DisplayTo', 'Find:DisplayCc', 'Find:DisplayBcc',
+        'Email:Importance', 'Email:Read', 'Email2:IsDraft', 'Find:Preview', 'Find:HasAttachments', 'Email:From']);
       assert.equal(childText(p, 'Email2:IsDraft'), '1');
+      assert.equal(childText(p, 'Find:DisplayBcc'), 'Zed Zimmer; cara@other.test');
+      const displayBcc = (subject: string): string | undefined =>
+        childText(child(all.results.find((r) => childText(child(r, 'Find:Properties'), 'Email:Subject') === subject)!, 'Find:Properties'), 'Find:DisplayBcc');
+      assert.equal(displayBcc('Re: Quarterly report draft'), 'Zed Zimmer', 'a Sent Items copy');
+      assert.equal(displayBcc('Quarterly report final') ?? '', '', 'received mail has no Bcc to show');
       assert.equal(childText(p, 'Find:Preview'), 'Half written.');
 
       const page1 = await find(findMail('q-paged', [FD('FreeText', 'quarterly')], [FD('Range', '0-1')]));
