@@ -14,6 +14,7 @@ import libqp from 'libqp';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { parseMessageDetailed, parseMessageWithMailparser, type ParseOptions } from '../../server/mail/parse.js';
+import { mutateBytes } from '../support/mutate.js';
 
 const NOW = new Date('2031-05-06T07:08:09.000Z');
 // Fixed seeds keep runs reproducible; MAIL_PARSE_DIFF_RUNS and MAIL_PARSE_DIFF_SEED explore further.
@@ -354,7 +355,7 @@ describe('server/mail/parse: lean parser against mailparser', function () {
   it('agrees on damaged messages, whichever path answers', async () => {
     const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'insert', 'delete', 'crlf'), byte: fc.constantFrom(0x0a, 0x0d, 0x2d, 0x3a, 0x20, 0x3d, 0x22, 0x3b, 0x41, 0xc3, 0x00) });
     await mostlyLean(0.15, () => fc.assert(fc.asyncProperty(messageArb(true), fc.array(mutation, { minLength: 1, maxLength: 4 }), async (m, muts) => {
-      await agree(mutate(render(m), muts), 'damaged');
+      await agree(mutateBytes(render(m), muts), 'damaged');
     }), { seed: 4242 + SEED_SHIFT, numRuns: RUNS }));
   });
 });
@@ -411,18 +412,6 @@ function render(m: Message): Buffer {
   return Buffer.from(m.top.map((h) => h + m.eol).join('') + root, 'latin1');
 }
 
-function mutate(raw: Buffer, muts: Array<{ at: number; op: string; byte: number }>): Buffer {
-  let buf = Buffer.from(raw);
-  for (const m of muts) {
-    if (buf.length === 0) break;
-    const at = m.at % buf.length;
-    if (m.op === 'flip') buf[at] = m.byte;
-    else if (m.op === 'insert') buf = Buffer.concat([buf.subarray(0, at), Buffer.from([m.byte]), buf.subarray(at)]);
-    else if (m.op === 'crlf') buf = Buffer.concat([buf.subarray(0, at), Buffer.from('\r\n'), buf.subarray(at)]);
-    else buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1)]);
-  }
-  return buf;
-}
 
 const WORDS = ['hello', 'Grüße', 'naïve', '日本', 'Привет', '€', 'line', 'x'.repeat(90), 'a=b', '=?utf-8?q?not?=', 'http://example.test/a?b=c', '<b>', '&amp;', '--', 'From '];
 const textArb = fc.array(fc.oneof(fc.constantFrom(...WORDS), fc.constantFrom(' ', ' ', '\n', '\n\n', '\t', '  ')), { maxLength: 40 }).map((parts) => parts.join(''));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MailParseError, parseMessage } from '../../server/mail/parse.js';
+import { mutateBytes } from '../support/mutate.js';
 
 const SEEDS = [
   'From: "A" <a@example.com>\r\nTo: b@example.com, Group: c@example.com;\r\nSubject: =?utf-8?q?Re=3A_h=C3=A9?=\r\nDate: Tue, 02 Jan 2024 03:04:05 +0000\r\nContent-Type: multipart/alternative; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n--x\r\nContent-Type: text/html\r\n\r\n<p>caf&eacute;</p>\r\n--x--\r\n',
@@ -11,18 +12,6 @@ const SEEDS = [
 
 const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'insert', 'delete', 'truncate'), byte: fc.integer({ min: 0, max: 255 }) });
 
-function mutate(seed: Buffer, muts: Array<{ at: number; op: string; byte: number }>): Buffer {
-  let buf = Buffer.from(seed);
-  for (const m of muts) {
-    if (buf.length === 0) break;
-    const at = m.at % buf.length;
-    if (m.op === 'flip') buf[at] = m.byte;
-    else if (m.op === 'insert') buf = Buffer.concat([buf.subarray(0, at), Buffer.from([m.byte]), buf.subarray(at)]);
-    else if (m.op === 'delete') buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1)]);
-    else buf = buf.subarray(0, at);
-  }
-  return buf;
-}
 
 async function check(raw: Buffer, maxBytes?: number): Promise<void> {
   try {
@@ -49,7 +38,7 @@ describe('server/mail/parse properties', function () {
 
   it('never throws anything but MailParseError on mutated messages', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat({ max: SEEDS.length - 1 }), fc.array(mutation, { maxLength: 10 }), async (i, muts) => check(mutate(SEEDS[i]!, muts))),
+      fc.asyncProperty(fc.nat({ max: SEEDS.length - 1 }), fc.array(mutation, { maxLength: 10 }), async (i, muts) => check(mutateBytes(SEEDS[i]!, muts))),
       params,
     );
   });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { classifyMime, classifyMimeDetailed, messageClassFor, sniffCms, type SmimeKind } from '../../smime/classify.js';
 import { parseStructuredValue, splitMultipart } from '../../smime/mime-split.js';
+import { mutateBytes, type ByteMutation } from '../support/mutate.js';
 
 const KINDS = new Set<SmimeKind>(['clear-signed', 'opaque-signed', 'enveloped', 'auth-enveloped', 'certs-only', 'compressed', 'none']);
 const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/vectors');
@@ -30,23 +31,9 @@ function seeds(): Buffer[] {
   return out;
 }
 
-type Mutation = { at: number; op: 'flip' | 'insert' | 'delete' | 'truncate'; byte: number };
-
-function mutate(seed: Buffer, muts: Mutation[]): Buffer {
-  let buf = Buffer.from(seed);
-  for (const m of muts) {
-    if (buf.length === 0) break;
-    const at = m.at % buf.length;
-    if (m.op === 'flip') buf[at] = m.byte;
-    else if (m.op === 'insert') buf = Buffer.concat([buf.subarray(0, at), Buffer.from([m.byte]), buf.subarray(at)]);
-    else if (m.op === 'delete') buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1)]);
-    else buf = buf.subarray(0, at);
-  }
-  return buf;
-}
 
 const mutationArb = fc.array(
-  fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'insert', 'delete', 'truncate') as fc.Arbitrary<Mutation['op']>, byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'insert', 'delete', 'truncate') as fc.Arbitrary<ByteMutation['op']>, byte: fc.integer({ min: 0, max: 255 }) }),
   { maxLength: 8 },
 );
 
@@ -77,7 +64,7 @@ describe('smime/classify properties', function () {
 
   it('never throws on mutated S/MIME messages', () => {
     const all = seeds();
-    fc.assert(fc.property(fc.nat({ max: all.length - 1 }), mutationArb, (i, muts) => checkClassify(mutate(all[i]!, muts))), params);
+    fc.assert(fc.property(fc.nat({ max: all.length - 1 }), mutationArb, (i, muts) => checkClassify(mutateBytes(all[i]!, muts))), params);
   });
 
   it('never throws on header-grammar soup', () => {
