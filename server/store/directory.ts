@@ -85,7 +85,7 @@ export class Directory {
   async authenticate(name: string, password: string): Promise<User | undefined> {
     const user = this.userBySignInName(name);
     if (!user) {
-      await verifyPassword(password, unusablePasswordHash());
+      await verifyPassword(password, await unusablePasswordHash());
       return undefined;
     }
     const cacheId = crypto.createHmac('sha256', this.cacheKey).update(`${user.id}\0${password}`).digest('base64');

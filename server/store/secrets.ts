@@ -41,11 +41,11 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return crypto.timingSafeEqual(actual, expected);
 }
 
-let unusable: string | undefined;
+let unusable: Promise<string> | undefined;
 
 /** A hash of no one's password: names that are no user are checked against it, so they take as long to refuse. */
-export function unusablePasswordHash(): string {
-  unusable ??= hashPassword(crypto.randomBytes(16).toString('base64'));
+export function unusablePasswordHash(): Promise<string> {
+  unusable ??= hashPasswordAsync(crypto.randomBytes(16).toString('base64'));
   return unusable;
 }
 
