@@ -37,9 +37,9 @@ function profileFlags(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`] : [];
 }
 
-export async function startBenchServer(opts: { fixtures?: string; data?: string; openFiles?: number; env?: NodeJS.ProcessEnv; args?: string[]; nodeFlags?: string[] } = {}): Promise<BenchServer> {
+export async function startBenchServer(opts: { fixtures?: string; data?: string; openFiles?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<BenchServer> {
   const server = await startServerProcess({
-    data: opts.data ?? tempDir('easmime-bench-'), fixtures: opts.fixtures, extraArgs: opts.args, env: opts.env, nodeFlags: [...profileFlags(), ...(opts.nodeFlags ?? [])], openFiles: opts.openFiles,
+    data: opts.data ?? tempDir('easmime-bench-'), fixtures: opts.fixtures, extraArgs: opts.args, env: opts.env, nodeFlags: profileFlags(), openFiles: opts.openFiles,
     startTimeoutMs: 300_000,
     // Per-message lines would grow without bound in long runs; keep what benchmarks read.
     keepLog: (rec) => rec.msg !== 'smtp' && rec.msg !== 'trace',

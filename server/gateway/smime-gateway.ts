@@ -80,8 +80,11 @@ export class SmimeGateway implements Gateway {
     return e;
   }
 
-  /** Verifies, opening envelopes with these users' keys so that signatures inside can be checked. */
-  private async verify(raw: Buffer, keyHolders: number[], captured: { envelope?: Buffer }): Promise<SmimeVerdict> {
+  /**
+   * Verifies, opening envelopes with these users' keys so that signatures inside can be checked;
+   * the first envelope's CMS is left in `captured` (outbound checks its recipients).
+   */
+  private async verify(raw: Buffer, keyHolders: number[], captured: { envelope?: Buffer } = {}): Promise<SmimeVerdict> {
     const decrypt: DecryptHook = async (req: DecryptRequest) => {
       if (!req.cms) return null;
       captured.envelope ??= req.cms;
@@ -95,7 +98,7 @@ export class SmimeGateway implements Gateway {
     const users = new Set<number>();
     for (const r of env.recipients) for (const u of this.store.directory.expandLocal(r)) users.add(u.id);
     const enforcement = this.enforcementOfUsers(users);
-    const verdict = parsed.smimeKind === 'none' ? undefined : env.verdict ?? await this.verify(raw, [...users], {});
+    const verdict = parsed.smimeKind === 'none' ? undefined : env.verdict ?? await this.verify(raw, [...users]);
     const refusal = this.policyRefusal(enforcement, parsed, verdict);
     if (refusal) throw refusal;
     return { verdict };
