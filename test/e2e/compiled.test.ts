@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { EasClient } from '../support/eas-client.js';
 import { PROJECT_ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sendRaw, signClear } from '../support/mail.js';
 
@@ -24,9 +25,7 @@ describe('end to end: the compiled server (npm run build)', function () {
 
   it('loads the demo organisation from its default fixtures and signs devices in', async () => {
     assert.ok(server.logs.some((l) => l.msg === 'organisation loaded' && l.domain === 'contoso.test'));
-    const r = await fetch(`${server.baseUrl}/Microsoft-Server-ActiveSync`, {
-      method: 'OPTIONS', headers: { Authorization: `Basic ${Buffer.from('alice:demo').toString('base64')}` },
-    });
+    const r = await new EasClient({ baseUrl: server.baseUrl, user: 'alice', password: 'demo', deviceId: 'CompiledDev1' }).options();
     assert.equal(r.status, 200);
   });
 

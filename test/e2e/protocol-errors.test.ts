@@ -23,7 +23,7 @@ describe('end to end: protocol errors', function () {
     assert.equal(anon.status, 401);
     assert.match(anon.headers.get('www-authenticate') ?? '', /^Basic realm=/);
     const c = client('14.1', 'OptDev1');
-    const r = await fetch(`${server.baseUrl}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS', headers: { Authorization: c.authHeader() } });
+    const r = await c.options();
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('ms-asprotocolversions'), '2.5,12.0,12.1,14.0,14.1,16.0,16.1');
     const commands = (r.headers.get('ms-asprotocolcommands') ?? '').split(',');

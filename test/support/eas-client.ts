@@ -33,6 +33,11 @@ export class EasClient {
     return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
   }
 
+  /** OPTIONS with this client's credentials, as a device asks which versions and commands there are. */
+  options(): Promise<Response> {
+    return fetch(`${this.opts.baseUrl}/Microsoft-Server-ActiveSync`, { method: 'OPTIONS', headers: { Authorization: this.authHeader() } });
+  }
+
   async send(command: string, body?: WbxmlElement | Buffer, o: { base64?: boolean; policyKey?: number | null; headers?: Record<string, string>; params?: Record<string, string>; rawQuery?: string; contentType?: string } = {}): Promise<EasResponse> {
     const deviceType = this.opts.deviceType ?? 'TestDevice';
     const policyKey = o.policyKey === null ? undefined : (o.policyKey ?? this.policyKey);
