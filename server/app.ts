@@ -138,6 +138,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       flushLog: () => log.flush?.(),
       log: (e) => log({ msg: 'smtp', ...((e.type === 'mail-from' || e.type === 'rcpt') && e.accepted ? { level: 'debug' } : {}), ...e }),
     });
+    const listening = smtp;
+    mailflow.arriving = () => listening.receiving;
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
     log({ msg: `EAS listening on http://${hostForUrl}:${httpPort}/Microsoft-Server-ActiveSync`, httpPort });
     log({ msg: `SMTP listening on ${hostForUrl}:${smtp.port}`, smtpPort: smtp.port });

@@ -31,6 +31,7 @@ export async function startSmtpListener(opts: SmtpListenerOptions): Promise<Smtp
 
   // Sessions in the middle of DATA: close() lets them finish, and only them.
   const inData = new Set<string>();
+  let receiving = 0;
 
   const disabledCommands: string[] = [];
   if (!opts.tls) disabledCommands.push('STARTTLS');
@@ -108,7 +109,14 @@ export async function startSmtpListener(opts: SmtpListenerOptions): Promise<Smtp
       const rcptTo = [...new Set(session.envelope.rcptTo.map((r) => r.address.toLowerCase()))];
       const user = userOf(session);
       let bytes = 0;
+      receiving++;
+      let received = false;
+      const doneReceiving = () => {
+        if (!received) receiving--;
+        received = true;
+      };
       const finish = (err: Error | null) => {
+        doneReceiving();
         inData.delete(session.id);
         const text = err ? err.message : '2.6.0 Message accepted for delivery';
         const code = err ? (err as { responseCode?: number }).responseCode ?? 451 : 250;
@@ -126,6 +134,7 @@ export async function startSmtpListener(opts: SmtpListenerOptions): Promise<Smtp
       };
       collectMessage(stream, maxBytes)
         .then(async (collected) => {
+          doneReceiving();
           bytes = collected.bytes;
           if (!collected.raw) {
             return finish(reply(552, '5.3.4', `Message size exceeds fixed maximum message size (${maxBytes} bytes)`));
@@ -167,6 +176,9 @@ export async function startSmtpListener(opts: SmtpListenerOptions): Promise<Smtp
   let closing: Promise<void> | undefined;
   return {
     port: (server.server.address() as AddressInfo).port,
+    get receiving() {
+      return receiving;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -57,6 +57,8 @@ export interface SmtpListenerOptions {
 
 export interface SmtpListener {
   port: number;
+  /** Messages whose DATA is still being read: they reach deliver() soon (unless the client goes away). */
+  readonly receiving: number;
   /** Stops accepting, lets open sessions end (up to closeTimeoutMs), then resolves. */
   close(): Promise<void>;
 }

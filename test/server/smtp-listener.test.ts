@@ -517,6 +517,39 @@ describe('SMTP listener close()', function () {
     assert.equal(h.listener.close(), h.listener.close(), 'idempotent');
   });
 
+  it('counts the messages whose DATA is being read, until deliver() has them or the client is gone', async () => {
+    let atDeliver: number | undefined;
+    const h = await harness({ deliver: async () => { atDeliver = h.listener.receiving; } });
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 5000; !ok();) {
+        if (Date.now() > deadline) throw new Error(`never: ${what} (receiving=${h.listener.receiving})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const open = async (): Promise<RawClient> => {
+      const { client } = await RawClient.connect(h.listener.port);
+      await client.cmd('EHLO t');
+      await client.cmd('MAIL FROM:<x@elsewhere.test>');
+      await client.cmd('RCPT TO:<alice@example.com>');
+      assert.equal((await client.cmd('DATA')).code, 354);
+      client.write('Subject: slow\r\n\r\nfirst half\r\n');
+      return client;
+    };
+    try {
+      assert.equal(h.listener.receiving, 0);
+      const first = await open();
+      const second = await open();
+      await until('two in DATA', () => h.listener.receiving === 2);
+      assert.equal((await first.cmd('second half\r\n.')).code, 250);
+      assert.equal(atDeliver, 1, 'the delivered message no longer counts; the other still does');
+      second.close();
+      await until('the dropped one no longer counts', () => h.listener.receiving === 0);
+      first.close();
+    } finally {
+      await h.listener.close();
+    }
+  });
+
   it('lets a message being received finish before resolving', async () => {
     const h = await harness({ closeTimeoutMs: 5000 });
     const { client } = await RawClient.connect(h.listener.port);
