@@ -8,7 +8,6 @@
 // each connection to whichever smtp-server the case started, so one `--smarthost` meets several
 // behaviours in turn. The forwarding is plain TCP: TLS still runs end to end between the two.
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
@@ -16,8 +15,9 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { EasClient, type EasResponse } from '../support/eas-client.js';
-import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { compose } from '../support/mail.js';
+import { makeTlsPki, type TlsPair, type TlsPki } from '../support/tls-pki.js';
 import { childText } from '../../eas/wbxml/tree.js';
 import { ns } from '../../eas/wbxml/ns.js';
 
@@ -25,34 +25,6 @@ const CM = ns('ComposeMail');
 const SENDER = 'bob@contoso.test';
 const LOCAL = 'alice@contoso.test';
 const EXTERNAL = 'erin@fabrikam.test';
-
-interface TlsPair { key: string; cert: string }
-interface Pki { caPem: string; trusted: TlsPair; wrongName: TlsPair; untrusted: TlsPair }
-
-/** A test CA with a certificate for 127.0.0.1/localhost, one of it for another name, and one of a CA nobody trusts. */
-function makePki(): Pki {
-  const dir = tempDir('easmime-smarthost-pki-');
-  const file = (name: string): string => path.join(dir, name);
-  const run = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'pipe' }); };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const ca = (name: string): void => run(['req', '-x509', ...ec, '-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-days', '2',
-    '-subj', `/CN=easmime ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  const leaf = (name: string, caName: string, san: string): TlsPair => {
-    run(['req', '-new', ...ec, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=${name}`]);
-    fs.writeFileSync(file(`${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`);
-    run(['x509', '-req', '-in', file(`${name}.csr`), '-CA', file(`${caName}.pem`), '-CAkey', file(`${caName}.key`),
-      '-set_serial', `0x${crypto.randomBytes(8).toString('hex')}`, '-days', '2', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`)]);
-    return { key: fs.readFileSync(file(`${name}.key`), 'utf8'), cert: fs.readFileSync(file(`${name}.pem`), 'utf8') };
-  };
-  ca('test-ca');
-  ca('rogue-ca');
-  return {
-    caPem: file('test-ca.pem'),
-    trusted: leaf('smarthost', 'test-ca', 'IP:127.0.0.1,DNS:localhost'),
-    wrongName: leaf('elsewhere', 'test-ca', 'DNS:elsewhere.example.test'),
-    untrusted: leaf('impostor', 'rogue-ca', 'IP:127.0.0.1,DNS:localhost'),
-  };
-}
 
 /** How the smarthost behind the front port answers: TLS offered how and with which certificate, AUTH required or not. */
 interface Behaviour { tls: 'none' | 'starttls' | 'implicit'; cert?: TlsPair; auth?: { user: string; password: string } }
@@ -256,12 +228,12 @@ async function expectNotRelayed(relay: Relay, smarthost: Smarthost, want: { perm
 
 describe('end to end: smarthost TLS modes and AUTH', function () {
   this.timeout(60_000);
-  let pki: Pki;
+  let pki: TlsPki;
   let smarthost: Smarthost;
   const relays: Relay[] = [];
 
   before(async () => {
-    pki = makePki();
+    pki = makeTlsPki('easmime-smarthost-pki-');
     smarthost = await Smarthost.open();
   });
   after(async () => {
