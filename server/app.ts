@@ -2,7 +2,9 @@
 // EAS engine to it, and starts the HTTP and SMTP listeners.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { ConfigError, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Store } from './store/index.js';
@@ -27,6 +29,8 @@ import { inProcessIngest, WorkerIngest, type IngestPipeline } from './ingest/pip
 
 export interface RunningServer {
   httpPort: number;
+  /** Set when --https-port is. */
+  httpsPort?: number;
   smtpPort: number;
   store: Store;
   events: FolderEvents;
@@ -39,6 +43,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const shutdown = new AbortController();
   let smtp: SmtpListener | undefined;
   let httpServer: http.Server | undefined;
+  let httpsServer: https.Server | undefined;
   let outboundRoute: { close(): Promise<void> } | undefined;
   let ingest: IngestPipeline | undefined;
   try {
@@ -100,17 +105,27 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     // byte is answered 408 and cut off); held Pings and Syncs answer long after that and are not
     // affected. Connections are checked at a quarter of the limit, at most every 30 s.
     const requestTimeout = config.requestTimeoutMs;
-    httpServer = http.createServer({
+    const serverOptions: http.ServerOptions = {
       requestTimeout,
       headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
       keepAliveTimeout: 65_000,
       connectionsCheckingInterval: requestTimeout > 0 ? Math.min(30_000, Math.max(250, requestTimeout / 4)) : 30_000,
-    }, app.callback());
-    await new Promise<void>((resolve, reject) => {
-      httpServer!.once('error', reject);
-      httpServer!.listen(config.httpPort, config.host, () => resolve());
+    };
+    const listen = (server: http.Server | https.Server, port: number): Promise<number> => new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, config.host, () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
     });
-    const httpPort = (httpServer.address() as AddressInfo).port;
+    httpServer = http.createServer(serverOptions, app.callback());
+    const httpPort = await listen(httpServer, config.httpPort);
+    let httpsPort: number | undefined;
+    if (config.httpsPort !== undefined && config.httpsCert && config.httpsKey) {
+      // The same app: koa sees the socket is encrypted, so Autodiscover answers with https URLs.
+      httpsServer = https.createServer({ ...serverOptions, ...tlsCredentials(config.httpsCert, config.httpsKey) }, app.callback());
+      httpsPort = await listen(httpsServer, config.httpsPort);
+    }
 
     smtp = await startSmtpListener({
       host: config.host,
@@ -142,19 +157,20 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     mailflow.arriving = () => listening.receiving;
     const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
     log({ msg: `EAS listening on http://${hostForUrl}:${httpPort}/Microsoft-Server-ActiveSync`, httpPort });
+    if (httpsPort !== undefined) log({ msg: `EAS listening on https://${hostForUrl}:${httpsPort}/Microsoft-Server-ActiveSync`, httpsPort });
     log({ msg: `SMTP listening on ${hostForUrl}:${smtp.port}`, smtpPort: smtp.port });
 
     const smtpRef = smtp;
-    const httpRef = httpServer;
+    const webServers = [httpServer, ...(httpsServer ? [httpsServer] : [])];
     let closing: Promise<void> | undefined;
     return {
-      httpPort, smtpPort: smtp.port, store, events, mailflow,
+      httpPort, ...(httpsPort !== undefined ? { httpsPort } : {}), smtpPort: smtp.port, store, events, mailflow,
       close: () => {
         closing ??= (async () => {
           shutdown.abort();
           await Promise.all([
             smtpRef.close(),
-            new Promise<void>((resolve) => { httpRef.close(() => resolve()); httpRef.closeIdleConnections(); }),
+            ...webServers.map((server) => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })),
           ]);
           await outbound.close();
           await ingest?.close();
@@ -169,11 +185,23 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     shutdown.abort();
     await smtp?.close().catch(() => undefined);
     httpServer?.close();
+    httpsServer?.close();
     await outboundRoute?.close().catch(() => undefined);
     await ingest?.close().catch(() => undefined);
     store.close();
     throw e;
   }
+}
+
+/** The HTTPS certificate and key, checked to make a TLS context here rather than fail on the first client. */
+function tlsCredentials(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const credentials = { cert: readFileOrFail(certFile), key: readFileOrFail(keyFile) };
+  try {
+    tls.createSecureContext(credentials);
+  } catch (e) {
+    throw new ConfigError(`--https-cert ${certFile} and --https-key ${keyFile} cannot be used: ${(e as Error).message}`);
+  }
+  return credentials;
 }
 
 function readFileOrFail(file: string): Buffer {

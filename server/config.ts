@@ -9,6 +9,10 @@ export interface Config {
   data: string;
   host: string;
   httpPort: number;
+  /** EAS and Autodiscover over TLS too, on this port (with httpsCert and httpsKey); undefined: HTTP only. */
+  httpsPort?: number;
+  httpsCert?: string;
+  httpsKey?: string;
   smtpPort: number;
   smtpHostname: string;
   maxMessageBytes: number;
@@ -56,6 +60,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: '--data', env: 'EASMIME_DATA', key: 'data', kind: 'path', help: 'data folder holding the SQLite store (default: ./data)' },
   { flag: '--host', env: 'EASMIME_HOST', key: 'host', kind: 'string', help: 'address to listen on (default: 127.0.0.1)' },
   { flag: '--http-port', env: 'EASMIME_HTTP_PORT', key: 'httpPort', kind: 'port', help: 'EAS/HTTP port, 0 for any free port (default: 8080)' },
+  { flag: '--https-port', env: 'EASMIME_HTTPS_PORT', key: 'httpsPort', kind: 'port', help: 'EAS/HTTPS port (with --https-cert and --https-key), 0 for any free port (default: none, HTTP only)' },
+  { flag: '--https-cert', env: 'EASMIME_HTTPS_CERT', key: 'httpsCert', kind: 'path', help: 'PEM certificate chain for HTTPS, the server certificate first' },
+  { flag: '--https-key', env: 'EASMIME_HTTPS_KEY', key: 'httpsKey', kind: 'path', help: 'PEM private key for HTTPS' },
   { flag: '--smtp-port', env: 'EASMIME_SMTP_PORT', key: 'smtpPort', kind: 'port', help: 'SMTP port, 0 for any free port (default: 2525)' },
   { flag: '--smtp-hostname', env: 'EASMIME_SMTP_HOSTNAME', key: 'smtpHostname', kind: 'string', help: 'name in the SMTP greeting (default: easmime.local)' },
   { flag: '--max-message-bytes', env: 'EASMIME_MAX_MESSAGE_BYTES', key: 'maxMessageBytes', kind: 'bytes', help: 'largest message accepted (default: 26214400)' },
@@ -176,6 +183,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       i++;
     }
     set(spec.key, convert(spec, value, name));
+  }
+  const https = [config.httpsPort !== undefined, config.httpsCert !== undefined, config.httpsKey !== undefined];
+  if (https.some(Boolean) && !https.every(Boolean)) {
+    throw new ConfigError('--https-port, --https-cert and --https-key go together');
   }
   if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
     throw new ConfigError('--smtp-tls-cert and --smtp-tls-key go together');

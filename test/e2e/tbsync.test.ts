@@ -4,11 +4,13 @@
 // The package comes from test/support/fetch-eas4tbsync.sh: without it the suite is skipped locally
 // and fails under CI (which fetches it), so it cannot silently stop running there.
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
 import { decodeWbxml, encodeWbxml, x, type WbxmlElement } from '../../eas/wbxml/index.js';
 import { NAMESPACE_BY_PAGE, TAG_BY_CODE, isOpaqueTag } from '../../eas/wbxml/codepages.js';
 import { ns } from '../../eas/wbxml/ns.js';
 import { EasClient } from '../support/eas-client.js';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { makeTlsPki } from '../support/tls-pki.js';
 import { loadTbSync, SyncData, tbsyncDir, tbsyncFailure, tbsyncVersion, type AccountData, type FolderData, type TbSyncClient } from '../support/tbsync.js';
 
 const F = ns('FolderHierarchy');
@@ -142,11 +144,14 @@ describe('Thunderbird TbSync (EAS-4-TbSync) as the client', function () {
   describe('an account set up and synced as Thunderbird does', () => {
     let server: ServerProcess;
     let host: string;
+    let ca: string;
     const data = tempDir();
 
     before(async function () {
       if (!dir) this.skip();
-      server = await startServerProcess({ data });
+      const pki = makeTlsPki('easmime-tbsync-pki-');
+      ca = fs.readFileSync(pki.caPem, 'utf8');
+      server = await startServerProcess({ data, extraArgs: ['--https-port', '0', '--https-cert', pki.trusted.certFile, '--https-key', pki.trusted.keyFile] });
       host = new URL(server.baseUrl).host;
     });
     after(async () => {
@@ -224,6 +229,27 @@ describe('Thunderbird TbSync (EAS-4-TbSync) as the client', function () {
         assert.deepEqual(client.reported, []);
       });
     }
+
+    it('14.0 with its defaults: a secure connection, the server found by Autodiscover', async () => {
+      // As a user who installed the test CA in Thunderbird; the autodiscover.<domain> names it tries
+      // first need DNS, so its request goes to the server's address directly.
+      const client = loadTbSync(dir!, { ca });
+      const url = `https://127.0.0.1:${server.httpsPort}/autodiscover/autodiscover.xml`;
+      const found = await client.eas.network.getServerConnectionViaAutodiscoverRequest('POST', { accountname: 'TbSync alice', url, user: 'alice@contoso.test' }, 'demo', 30_000);
+      assert.equal(found.error, '', JSON.stringify(found));
+      assert.equal(found.server, `https://127.0.0.1:${server.httpsPort}/Microsoft-Server-ActiveSync`);
+      const account = client.newAccount('alice@contoso.test', 'demo', client.eas.network.stripAutodiscoverUrl(found.server), true);
+      const sd = new SyncData(account);
+      await folderList(client, sd);
+      for (const folder of syncable(account)) await syncFolder(client, sd, folder);
+      assert.equal(syncable(account).length, 3);
+      assert.ok(client.exchanges.length > 10);
+      for (const e of client.exchanges) assert.match(e.url, new RegExp(`^https://127\\.0\\.0\\.1:${server.httpsPort}/`));
+
+      const wrong = loadTbSync(dir!, { ca });
+      const refused = await wrong.eas.network.getServerConnectionViaAutodiscoverRequest('POST', { accountname: 'TbSync alice', url, user: 'alice@contoso.test' }, 'not-her-password', 30_000);
+      assert.equal(refused.error, 401, 'TbSync reports the 401 (and would ask for the password)');
+    });
 
     it('14.0: a second run finds the folder list unchanged and folders in sync; a folder made elsewhere arrives, and its deletion too', async () => {
       const client = loadTbSync(dir!);

@@ -13,6 +13,8 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export interface ServerProcess {
   pid: number;
   httpPort: number;
+  /** When started with --https-port. */
+  httpsPort?: number;
   smtpPort: number;
   baseUrl: string;
   data: string;
@@ -75,8 +77,9 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
   const lines = readline.createInterface({ input: child.stdout });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
-  const ports = await new Promise<{ httpPort: number; smtpPort: number }>((resolve, reject) => {
+  const ports = await new Promise<{ httpPort: number; httpsPort?: number; smtpPort: number }>((resolve, reject) => {
     let httpPort: number | undefined;
+    let httpsPort: number | undefined;
     const timer = setTimeout(() => reject(new Error(`server did not start within ${startTimeoutMs / 1000} s\n${stderr}`)), startTimeoutMs);
     lines.on('line', (line) => {
       let rec: Record<string, unknown>;
@@ -84,9 +87,10 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
       if (!opts.keepLog || opts.keepLog(rec)) logs.push(rec);
       if (opts.maxLogs && logs.length >= opts.maxLogs) logs.splice(0, logs.length >> 1);
       if (typeof rec.httpPort === 'number') httpPort = rec.httpPort;
+      if (typeof rec.httpsPort === 'number') httpsPort = rec.httpsPort;
       if (typeof rec.smtpPort === 'number' && httpPort !== undefined) {
         clearTimeout(timer);
-        resolve({ httpPort, smtpPort: rec.smtpPort });
+        resolve({ httpPort, ...(httpsPort !== undefined ? { httpsPort } : {}), smtpPort: rec.smtpPort });
       }
     });
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening\n${stderr}`)); });

@@ -9,6 +9,7 @@
 // test/support/fetch-eas4tbsync.sh (downloaded, not installed: it would pull in Thunderbird).
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import vm from 'node:vm';
 import { DOMParser } from '@xmldom/xmldom';
@@ -54,8 +55,8 @@ export interface Exchange {
   responseBody: Buffer;
 }
 
-/** XMLHttpRequest with the parts TbSync uses, over node:http. */
-function xhrClass(exchanges: Exchange[]) {
+/** XMLHttpRequest with the parts TbSync uses, over node:http and node:https (trusting `ca`, as the platform's store would). */
+function xhrClass(exchanges: Exchange[], ca: string | undefined) {
   return class XMLHttpRequest {
     mozBackgroundRequest = false;
     timeout = 0;
@@ -94,10 +95,12 @@ function xhrClass(exchanges: Exchange[]) {
 
     send(body?: Uint8Array | string | null): void {
       const bytes = body === undefined || body === null ? Buffer.alloc(0) : typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
-      const req = http.request(this.url, {
+      const secure = this.url.startsWith('https:');
+      const req = (secure ? https : http).request(this.url, {
         method: this.method,
         headers: { ...this.headers, ...(bytes.length > 0 || this.method === 'POST' ? { 'Content-Length': String(bytes.length) } : {}) },
         timeout: this.timeout || undefined,
+        ...(secure && ca ? { ca } : {}),
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -202,6 +205,8 @@ export interface TbSyncEas {
     getItemEstimate(s: SyncData): Promise<void>;
     getUserInfo(s: SyncData): Promise<void>;
     getSearchResults(a: AccountData, query: string): Promise<string | undefined>;
+    getServerConnectionViaAutodiscoverRequest(method: string, connection: { accountname: string; url: string; user: string }, password: string, maxtimeout: number): Promise<{ url: string; error: unknown; server: string; user: string }>;
+    stripAutodiscoverUrl(url: string): string;
     getDataFromResponse(wbxml: string, allowEmpty?: boolean): Record<string, unknown> | null;
     sendRequest(wbxml: string, command: string, s: SyncData, allowSoftFail?: boolean): Promise<string>;
   };
@@ -226,18 +231,19 @@ export interface TbSyncClient {
   log: string[];
   /** Errors the client reported to the console (Components.utils.reportError). */
   reported: unknown[];
-  /** A new account for `user` on `host` (host:port), with TbSync's defaults (https off: the server speaks HTTP). */
-  newAccount(user: string, password: string, host: string): AccountData;
+  /** A new account for `user` on `host` (host:port), with TbSync's defaults but for `https` (default off). */
+  newAccount(user: string, password: string, host: string, https?: boolean): AccountData;
 }
 
 const MODULES = ['wbxmltools', 'xmltools', 'network', 'sync'] as const;
 
-export function loadTbSync(dir: string): TbSyncClient {
+/** @param opts.ca PEM of a CA the client trusts for HTTPS (a test CA, as a user would install it in Thunderbird) */
+export function loadTbSync(dir: string, opts: { ca?: string } = {}): TbSyncClient {
   const exchanges: Exchange[] = [];
   const log: string[] = [];
   const reported: unknown[] = [];
   const passwords = new Map<string, string>();
-  const XHR = xhrClass(exchanges);
+  const XHR = xhrClass(exchanges, opts.ca);
 
   class StatusData {
     static readonly SUCCESS = STATUS.SUCCESS;
@@ -305,10 +311,10 @@ export function loadTbSync(dir: string): TbSyncClient {
     exchanges,
     log,
     reported,
-    newAccount(user, password, host) {
+    newAccount(user, password, host, secure = false) {
       const account = new AccountData({
         policykey: '0', foldersynckey: '0', deviceId: `MZTB${'0123456789abcdef'.repeat(2).slice(0, 28)}`, asversionselected: 'auto', asversion: '',
-        host, user, servertype: 'custom', seperator: '10', https: false, provision: false, displayoverride: false, lastEasOptionsUpdate: '0',
+        host, user, servertype: 'custom', seperator: '10', https: secure, provision: false, displayoverride: false, lastEasOptionsUpdate: '0',
         allowedEasVersions: '', allowedEasCommands: '', useragent: prefs['clientID.useragent'], devicetype: prefs['clientID.type'], synclimit: '7',
         accountname: `TbSync ${user}`,
       });
