@@ -7,6 +7,7 @@ import type { SettingsPort } from './ports/settings.js';
 import type { SearchPort } from './ports/search.js';
 import type { DirectoryPort } from './ports/directory.js';
 import type { DraftsPort } from './ports/drafts.js';
+import type { PimPort } from './ports/pim.js';
 
 export interface Principal {
   userId: number;
@@ -110,6 +111,7 @@ export interface EasBackend extends CoreBackend {
   search: SearchPort;
   directory: DirectoryPort;
   drafts: DraftsPort;
+  pim: PimPort;
 }
 
 /** Identity, devices, provisioning, folders, saved views and email items: what every command uses. */
@@ -124,6 +126,8 @@ export interface CoreBackend {
 
   folders(p: Principal): FolderInfo[];
   isMailFolder(p: Principal, folderId: number): boolean | undefined; // undefined = no such folder
+  /** The folder's type (MS-ASCMD FolderSync Type), undefined when it is not the user's. */
+  folderType(p: Principal, folderId: number): number | undefined;
   deletedItemsFolder(p: Principal): number;
 
   // Saved views. scope is "hierarchy" or a folder id as a string.

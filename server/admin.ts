@@ -7,6 +7,7 @@ import path from 'node:path';
 import type Koa from 'koa';
 import type { Store } from './store/index.js';
 import { messageRoutes } from './admin-messages.js';
+import { PIM_MESSAGE_CLASSES } from '../eas/pim/items.js';
 import { certificateRoutes } from './admin-certificates.js';
 import { capturedRoutes } from './admin-captured.js';
 
@@ -66,12 +67,14 @@ export async function adminApi(ctx: Koa.Context, store: Store, token: string, se
   if (capturedRoutes(ctx, store, parts)) return;
   if (await certificateRoutes(ctx, store, parts, serverKey)) return;
   if (ctx.method === 'GET' && parts[1] === 'users' && parts.length === 5 && parts[3] === 'messages') {
-    // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte.
+    // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte; for a contact,
+    // appointment, task or note, the WBXML ApplicationData a device sent.
     const u = user(parts[2]!);
     const id = Number(parts[4]);
     const raw = u && Number.isInteger(id) ? store.mailbox.raw(u.id, id) : undefined;
     if (!raw) { notFound('message'); return; }
-    ctx.type = 'message/rfc822';
+    const messageClass = store.mailbox.messageClassOf(u!.id, id) ?? '';
+    ctx.type = PIM_MESSAGE_CLASSES.has(messageClass) ? 'application/vnd.ms-sync.wbxml' : 'message/rfc822';
     ctx.body = raw;
     return;
   }

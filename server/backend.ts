@@ -11,6 +11,7 @@ import { SettingsService } from './services/settings.js';
 import { SearchService } from './services/search.js';
 import { DirectoryService } from './services/directory.js';
 import { DraftsService } from './services/drafts.js';
+import { PimService } from './services/pim.js';
 import { provisioningDocument } from './policy.js';
 import { devicePolicyFor, enforcementFor, parsePolicy } from './gateway/policy.js';
 import type { Store } from './store/index.js';
@@ -25,6 +26,7 @@ export class StoreBackend implements EasBackend {
   readonly search: SearchService;
   readonly directory: DirectoryService;
   readonly drafts: DraftsService;
+  readonly pim: PimService;
 
   constructor(deps: ServiceDeps) {
     this.store = deps.store;
@@ -35,6 +37,7 @@ export class StoreBackend implements EasBackend {
     this.search = new SearchService(deps, deps.searchTimeoutMs);
     this.directory = new DirectoryService(deps);
     this.drafts = new DraftsService(deps);
+    this.pim = new PimService(deps);
   }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {
@@ -69,6 +72,10 @@ export class StoreBackend implements EasBackend {
     return this.store.mailbox.folders(p.userId).map((f) => ({
       serverId: String(f.id), parentId: String(f.parentId), displayName: f.name, type: f.type,
     }));
+  }
+
+  folderType(p: Principal, folderId: number): number | undefined {
+    return this.store.mailbox.folder(p.userId, folderId)?.type;
   }
 
   isMailFolder(p: Principal, folderId: number): boolean | undefined {

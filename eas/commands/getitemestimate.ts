@@ -3,6 +3,7 @@ import { child, childrenOf, childText } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
 import { V140 } from '../version.js';
 import { filterCutoff, OptionsError, readOptions } from '../email/options.js';
+import { pimClassOfFolderType } from '../pim/items.js';
 import { parseFolderId } from './serverid.js';
 import type { CommandContext, CommandResult } from './context.js';
 
@@ -42,7 +43,9 @@ export function getItemEstimate(ctx: CommandContext): CommandResult {
       if (e instanceof OptionsError) return answer(Status.InvalidCollection);
       throw e;
     }
-    return answer(Status.Success, ctx.backend.countPending(ctx.principal, folderId, view, filterCutoff(filterType)));
+    // As Sync does: contacts, calendar, tasks and notes are counted whole (eas/commands/sync.ts).
+    const pim = pimClassOfFolderType(ctx.backend.folderType(ctx.principal, folderId) ?? -1);
+    return answer(Status.Success, ctx.backend.countPending(ctx.principal, folderId, view, pim ? undefined : filterCutoff(filterType)));
   });
   return { kind: 'wbxml', body: G('GetItemEstimate', responses) };
 }

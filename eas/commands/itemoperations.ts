@@ -11,6 +11,8 @@ import { draftMarkersOf } from '../email/draft.js';
 import { encodeMultipart, MULTIPART_TYPE } from '../http/multipart.js';
 import { parseFileReference, parseLongId, type AttachmentContent, type AttachmentsOutcome } from '../ports/items.js';
 import { parseFolderId, parseItemServerId } from './serverid.js';
+import { pimItems } from './sync-pim.js';
+import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
 const IO = ns('ItemOperations');
@@ -206,6 +208,13 @@ async function fetchOperation(fc: FetchContext, el: WbxmlElement): Promise<Wbxml
     const ref = parseLongId(longId);
     if (!ref || backend.folderOfMessage(principal, ref.messageId) === undefined) return fail(St.NotFound);
     itemId = ref.messageId;
+  }
+  const folderType = backend.folderType(principal, backend.folderOfMessage(principal, itemId) ?? -1);
+  const pim = folderType === undefined ? undefined : pimClassOfFolderType(folderType);
+  if (pim) {
+    const item = pimItems(fc.ctx, [itemId]).get(itemId);
+    if (!item) return fail(St.NotFound);
+    return IO('Fetch', IO('Status', St.Success), ids, A('Class', pim), IO('Properties', item.data.children));
   }
   const props = emailProperties(fc, itemId, options);
   if (typeof props === 'number') return fail(props);

@@ -1,5 +1,6 @@
-// Sync for email folders (MS-ASCMD 2.2.1.21): client changes in, server changes out, one saved view
-// per response so a lost response can be retried with the previous key.
+// Sync (MS-ASCMD 2.2.1.21) for email folders, and for contacts, calendar, tasks and notes folders
+// (eas/commands/sync-pim.ts): client changes in, server changes out, one saved view per response so
+// a lost response can be retried with the previous key.
 import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
 import { V121, V160 } from '../version.js';
@@ -11,6 +12,8 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
+import { applyPimAdd, applyPimChange, pimItems } from './sync-pim.js';
+import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
 const A = ns('AirSync');
@@ -216,8 +219,10 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     A('CollectionId', c.collectionId),
     A('Status', status),
   ];
-  const isMail = backend.isMailFolder(principal, c.folderId);
-  if (isMail === undefined) return A('Collection', head(SyncStatus.HierarchyChanged));
+  const folderType = backend.folderType(principal, c.folderId);
+  if (folderType === undefined) return A('Collection', head(SyncStatus.HierarchyChanged));
+  // Contacts, calendar, tasks and notes: items kept as devices sent them.
+  const pim = pimClassOfFolderType(folderType);
   const scope = String(c.folderId);
 
   if (c.syncKey === '0') {
@@ -239,7 +244,9 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
   const responses: WbxmlElement[] = [];
   const commands = child(c.el, 'AirSync:Commands');
   const fetched: WbxmlElement[] = [];
-  const since = filterCutoff(c.options.filterType);
+  // FilterType filters mail by its date; a calendar's filter would be by event dates, which are the
+  // device's own data here, so PIM folders are synced whole.
+  const since = pim ? undefined : filterCutoff(c.options.filterType);
   for (const cmd of commands?.children ?? []) {
     const serverId = childText(cmd, 'AirSync:ServerId');
     const ref = parseItemServerId(serverId);
@@ -247,7 +254,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     switch (cmd.tag) {
       case 'AirSync:Change': {
         if (!mine) { responses.push(A('Change', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
-        const r = await applyChange(ctx, c.folderId, ref.itemId, cmd);
+        const r: ItemResult = pim ? applyPimChange(ctx, ref.itemId, pim, cmd) : await applyChange(ctx, c.folderId, ref.itemId, cmd);
         if (r.reason !== undefined) reasons.push(`Change ${serverId}: ${r.reason}`);
         // Successful changes are answered only when they added attachments (their FileReferences).
         if (r.status !== SyncStatus.Success || r.data) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status), r.data));
@@ -258,7 +265,8 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       case 'AirSync:Delete': {
         if (!mine) { responses.push(A('Delete', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
         const trash = backend.deletedItemsFolder(principal);
-        const ok = c.deletesAsMoves && trash !== c.folderId
+        // Deleted Items is a mail folder: a contact or appointment is deleted for good instead.
+        const ok = c.deletesAsMoves && trash !== c.folderId && !pim
           ? backend.moveMessage(principal, ref.itemId, trash)
           : backend.deleteMessage(principal, ref.itemId);
         if (!ok) responses.push(A('Delete', A('ServerId', serverId!), A('Status', SyncStatus.NotFound)));
@@ -266,6 +274,13 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
         break;
       }
       case 'AirSync:Fetch': {
+        if (pim) {
+          const found = mine ? pimItems(ctx, [ref.itemId]).get(ref.itemId) : undefined;
+          fetched.push(found
+            ? A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success), found.data)
+            : A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound)));
+          break;
+        }
         const item = mine ? backend.emails(principal, [ref.itemId]).get(ref.itemId) : undefined;
         if (!item) { fetched.push(A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
         fetched.push(A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success),
@@ -274,7 +289,9 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       }
       case 'AirSync:Add': {
         const clientId = childText(cmd, 'AirSync:ClientId');
-        const r = await applyAdd(ctx, c, cmd, clientId);
+        const r: ItemResult = pim && clientId !== undefined && clientId !== '' && clientId.length <= MAX_CLIENT_ID
+          ? applyPimAdd(ctx, c.folderId, pim, cmd, clientId)
+          : await applyAdd(ctx, c, cmd, clientId);
         if (r.reason !== undefined) reasons.push(`Add ${(clientId ?? '').slice(0, MAX_CLIENT_ID)}: ${r.reason}`);
         responses.push(A('Add', A('ClientId', (clientId ?? '').slice(0, MAX_CLIENT_ID)),
           r.itemId !== undefined && A('ServerId', itemServerId(c.folderId, r.itemId)), A('Status', r.status), r.data));
@@ -305,7 +322,19 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       serverCommands.push(A('SoftDelete', A('ServerId', itemServerId(c.folderId, id))));
       update.remove.push(id);
     }
-    const items = backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
+    if (pim) {
+      // A PIM item goes out whole, for a Change too: devices replace the item they hold.
+      const found = pimItems(ctx, [...diff.changes, ...diff.adds].map((d) => d.id));
+      for (const [verb, list] of [['Change', diff.changes], ['Add', diff.adds]] as const) {
+        for (const d of list) {
+          const item = found.get(d.id);
+          if (!item) continue;
+          serverCommands.push(A(verb, A('ServerId', itemServerId(c.folderId, d.id)), item.data));
+          update.set.push({ id: d.id, modseq: item.modseq });
+        }
+      }
+    }
+    const items = pim ? new Map<number, EmailItem & { modseq: number }>() : backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
     const markers = markersFor([...items.keys()]);
     for (const ch of diff.changes) {
       const item = items.get(ch.id);

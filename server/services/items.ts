@@ -7,6 +7,7 @@ import type {
   AttachmentContent, AttachmentsOutcome, ConversationMoveOutcome, EmptyFolderOutcome, FolderChangeOutcome,
   FolderDeleteOutcome, FolderDetails, ItemsPort, MoveItemOutcome,
 } from '../../eas/ports/items.js';
+import { pimClassOfFolderType } from '../../eas/pim/items.js';
 import { FolderType, isSpecialFolder, MAIL_FOLDER_TYPES, sameFolderName, type Folder } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -59,8 +60,11 @@ export class ItemsService implements ItemsPort {
     if (!to) return { kind: 'no-destination' };
     if (from.id === to.id) return { kind: 'same-folder' };
     if (this.mailbox.folderOfMessage(p.userId, itemId) !== from.id) return { kind: 'no-source' };
-    // Only mail is stored, and mail belongs in mail folders.
-    if (!MAIL_FOLDER_TYPES.has(to.type)) return { kind: 'no-destination' };
+    // Mail moves between mail folders; a contact, appointment, task or note to a folder of its own kind.
+    const fits = MAIL_FOLDER_TYPES.has(from.type)
+      ? MAIL_FOLDER_TYPES.has(to.type)
+      : pimClassOfFolderType(from.type) !== undefined && pimClassOfFolderType(from.type) === pimClassOfFolderType(to.type);
+    if (!fits) return { kind: 'no-destination' };
     try {
       if (!this.mailbox.moveMessage(p.userId, itemId, to.id)) return { kind: 'no-source' };
     } catch (e) {

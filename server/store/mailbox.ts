@@ -134,6 +134,17 @@ export interface MessageFlag {
   completeTime?: number;
 }
 
+/** A contact, calendar item, task or note as a device described it (see Mailbox.addItem). */
+export interface NewItem {
+  messageClass: string;
+  /** A name for lists and logs: the contact's name, the item's subject. */
+  summary: string;
+  /** The ApplicationData, WBXML-encoded. */
+  content: Buffer;
+}
+
+export interface StoredItem { id: number; folderId: number; modseq: number; messageClass: string; content: Buffer }
+
 export interface StoredMessage {
   id: number;
   userId: number;
@@ -355,6 +366,50 @@ export class Mailbox {
     return run();
   }
 
+  /**
+   * Stores a contact, calendar item, task or note. Such items share the messages table with mail (an
+   * item in a folder, with a change stamp, is what Sync keys on) and keep the device's description of
+   * them, the WBXML ApplicationData, where mail keeps its MIME; `summary` stands in for the subject.
+   */
+  addItem(userId: number, folderId: number, item: NewItem): { id: number; modseq: number } {
+    return this.db.transaction(() => {
+      const id = this.nextId('messages');
+      const modseq = nextModseq(this.db);
+      this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
+        to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
+        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict)
+        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL)`).run(
+        id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0));
+      this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, item.content);
+      return { id, modseq };
+    })();
+  }
+
+  /** Replaces an item's content (see addItem); the new modseq, or undefined when it is not the user's. */
+  replaceItem(userId: number, id: number, item: Omit<NewItem, 'messageClass'>): number | undefined {
+    return this.db.transaction(() => {
+      const modseq = nextModseq(this.db);
+      const info = this.db.prepare('UPDATE messages SET modseq = ?, size = ?, subject = ? WHERE user_id = ? AND id = ?')
+        .run(modseq, item.content.length, item.summary, userId, id);
+      if (info.changes !== 1) return undefined;
+      this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(item.content, id);
+      return modseq;
+    })();
+  }
+
+  /** Items' stored content (see addItem) by id, the user's own only. */
+  itemContents(userId: number, ids: number[]): Map<number, StoredItem> {
+    const out = new Map<number, StoredItem>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT m.id, m.folder_id, m.modseq, m.message_class, r.raw FROM messages m JOIN message_raw r ON r.id = m.id
+        WHERE m.user_id = ? AND m.id IN (${chunk.map(() => '?').join(',')})`).all(userId, ...chunk) as
+        Array<{ id: number; folder_id: number; modseq: number; message_class: string; raw: Buffer }>;
+      for (const r of rows) out.set(r.id, { id: r.id, folderId: r.folder_id, modseq: r.modseq, messageClass: r.message_class, content: r.raw });
+    }
+    return out;
+  }
+
   /** The stored S/MIME verdict (JSON text), or null for mail that is not S/MIME; undefined when there is no such message. */
   verdict(userId: number, id: number): string | null | undefined {
     const r = this.db.prepare('SELECT smime_verdict FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { smime_verdict: string | null } | undefined;
@@ -371,6 +426,12 @@ export class Mailbox {
         id: r.id, folderId: r.folder_id, receivedAt: new Date(r.received_at), subject: r.subject, from: r.from_addr,
         messageClass: r.message_class, smimeKind: r.smime_kind, read: r.read === 1, verdict: r.smime_verdict,
       }));
+  }
+
+  /** The message's (or item's) class, or undefined when it is not the user's. */
+  messageClassOf(userId: number, id: number): string | undefined {
+    const r = this.db.prepare('SELECT message_class FROM messages WHERE user_id = ? AND id = ?').get(userId, id) as { message_class: string } | undefined;
+    return r?.message_class;
   }
 
   message(userId: number, id: number): StoredMessage | undefined {

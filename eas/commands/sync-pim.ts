@@ -1,0 +1,50 @@
+// Sync's client Add and Change for contacts, calendar, tasks and notes folders, and the items it
+// sends back (see eas/pim/items.ts for how items are kept).
+import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
+import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, type PimClass } from '../pim/items.js';
+import type { CommandContext } from './context.js';
+
+const Status = { Success: 1, ProtocolError: 4, ConversionError: 6, NotFound: 8 } as const;
+
+export interface PimResult {
+  status: number;
+  itemId?: number;
+  modseq?: number;
+  reason?: string;
+}
+
+/** A command's item, checked for the folder's class; a PimResult when it cannot be kept. */
+function readItem(cls: PimClass, cmd: WbxmlElement, verb: string): { content: Buffer; summary: string } | PimResult {
+  const className = childText(cmd, 'AirSync:Class');
+  if (className !== undefined && className !== cls) return { status: Status.ConversionError, reason: `this folder holds ${cls}, not ${className.slice(0, 20)}` };
+  const data = child(cmd, 'AirSync:ApplicationData');
+  if (!data) return { status: Status.ProtocolError, reason: `${verb} needs ApplicationData` };
+  try {
+    return encodePimData(cls, data);
+  } catch (e) {
+    if (e instanceof PimDataError) return { status: Status.ConversionError, reason: e.message };
+    throw e;
+  }
+}
+
+export function applyPimAdd(ctx: CommandContext, folderId: number, cls: PimClass, cmd: WbxmlElement, clientId: string): PimResult {
+  const item = readItem(cls, cmd, 'an Add');
+  if ('status' in item) return item;
+  const stored = ctx.backend.pim.add(ctx.principal, folderId, { messageClass: MESSAGE_CLASS[cls], ...item }, `${ctx.device.pk}:${clientId}`);
+  if (!stored) return { status: Status.ConversionError, reason: `the folder does not hold ${cls}` };
+  return { status: Status.Success, itemId: stored.id, modseq: stored.modseq };
+}
+
+export function applyPimChange(ctx: CommandContext, itemId: number, cls: PimClass, cmd: WbxmlElement): PimResult {
+  const item = readItem(cls, cmd, 'a Change');
+  if ('status' in item) return item;
+  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item);
+  return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
+}
+
+/** The stored items' ApplicationData by id, with their change stamps. */
+export function pimItems(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
+  const out = new Map<number, { data: WbxmlElement; modseq: number }>();
+  for (const [id, item] of ctx.backend.pim.items(ctx.principal, ids)) out.set(id, { data: decodePimData(item.content), modseq: item.modseq });
+  return out;
+}

@@ -1,0 +1,65 @@
+// Contacts, calendar items, tasks and notes as Sync carries them. The server keeps each item as the
+// device described it (its ApplicationData, re-encoded) and hands it to every other device of the
+// user as it is: no conversion to a mail-store model, so what a client sends is what clients get.
+// A Change replaces the whole item, as MS-ASCMD has clients send every property of a changed item.
+import { decodeWbxml, encodeWbxml } from '../wbxml/index.js';
+import { childText, type WbxmlElement } from '../wbxml/tree.js';
+
+export type PimClass = 'Contacts' | 'Calendar' | 'Tasks' | 'Notes';
+
+/** Folder types (MS-ASCMD FolderSync Type) of the folders that hold each class, default and user-created. */
+const CLASS_OF_FOLDER_TYPE: Readonly<Record<number, PimClass>> = {
+  7: 'Tasks', 15: 'Tasks', 8: 'Calendar', 13: 'Calendar', 9: 'Contacts', 14: 'Contacts', 10: 'Notes', 17: 'Notes',
+};
+
+/** The class of items a folder of this type holds; undefined for mail (and journal) folders. */
+export function pimClassOfFolderType(type: number): PimClass | undefined {
+  return CLASS_OF_FOLDER_TYPE[type];
+}
+
+export const MESSAGE_CLASS: Readonly<Record<PimClass, string>> = {
+  Contacts: 'IPM.Contact', Calendar: 'IPM.Appointment', Tasks: 'IPM.Task', Notes: 'IPM.StickyNote',
+};
+
+export const PIM_MESSAGE_CLASSES: ReadonlySet<string> = new Set(Object.values(MESSAGE_CLASS));
+
+/** The code pages an item of each class is written in (AirSyncBase for Body, Attachments, Location). */
+const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
+  Contacts: new Set(['Contacts', 'Contacts2', 'AirSyncBase']),
+  Calendar: new Set(['Calendar', 'AirSyncBase']),
+  Tasks: new Set(['Tasks', 'AirSyncBase']),
+  Notes: new Set(['Notes', 'AirSyncBase']),
+};
+
+/** Largest item kept (encoded): a contact with a photo is tens of KiB. */
+export const MAX_ITEM_BYTES = 1024 * 1024;
+
+export class PimDataError extends Error {}
+
+/** Checks a device's ApplicationData for a folder of `cls` and encodes it for the store. */
+export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string } {
+  const allowed = NAMESPACES[cls];
+  const check = (el: WbxmlElement): void => {
+    const namespace = el.tag.slice(0, el.tag.indexOf(':'));
+    if (!allowed.has(namespace)) throw new PimDataError(`${el.tag} does not belong in a ${cls} item`);
+    el.children.forEach(check);
+  };
+  if (data.children.length === 0) throw new PimDataError(`an empty ${cls} item`);
+  data.children.forEach(check);
+  const content = encodeWbxml({ tag: 'AirSync:ApplicationData', children: data.children });
+  if (content.length > MAX_ITEM_BYTES) throw new PimDataError(`the item takes ${content.length} bytes, more than ${MAX_ITEM_BYTES}`);
+  return { content, summary: summaryOf(cls, data) };
+}
+
+/** The stored ApplicationData element back. */
+export function decodePimData(content: Buffer): WbxmlElement {
+  return decodeWbxml(content);
+}
+
+function summaryOf(cls: PimClass, data: WbxmlElement): string {
+  if (cls === 'Contacts') {
+    const name = [childText(data, 'Contacts:FirstName'), childText(data, 'Contacts:LastName')].filter(Boolean).join(' ');
+    return (childText(data, 'Contacts:FileAs') || name || childText(data, 'Contacts:CompanyName') || childText(data, 'Contacts:Email1Address') || '').slice(0, 255);
+  }
+  return (childText(data, `${cls}:Subject`) ?? '').slice(0, 255);
+}

@@ -1,0 +1,33 @@
+// What Sync needs for the folders that hold contacts, calendar items, tasks and notes. The engine
+// checks and encodes what devices send (eas/pim/items.ts); the service stores it as it came.
+import type { Principal } from '../backend.js';
+
+export interface PimContent {
+  /** IPM.Contact, IPM.Appointment, IPM.Task or IPM.StickyNote. */
+  messageClass: string;
+  /** A name for lists and logs (the contact's name, the item's subject). */
+  summary: string;
+  /** The item's ApplicationData, WBXML-encoded. */
+  content: Buffer;
+}
+
+export interface PimItem {
+  id: number;
+  folderId: number;
+  modseq: number;
+  messageClass: string;
+  content: Buffer;
+}
+
+export interface PimPort {
+  /**
+   * Stores a new item in one of the user's contacts, calendar, tasks or notes folders; undefined when
+   * the folder is not one. The same replayKey (device and ClientId) gets the item it got before, so a
+   * Sync retried after a lost answer does not add the item twice.
+   */
+  add(p: Principal, folderId: number, item: PimContent, replayKey: string): { id: number; modseq: number } | undefined;
+  /** Replaces an item's content; the new modseq, or undefined when it is not the user's. */
+  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>): number | undefined;
+  /** Items by id, the user's own only. */
+  items(p: Principal, ids: number[]): Map<number, PimItem>;
+}

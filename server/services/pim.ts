@@ -1,0 +1,50 @@
+// The PimPort over the store: contacts, calendar items, tasks and notes kept as devices sent them
+// (see eas/pim/items.ts), in the folders of those types. Every change wakes the folder's Pings.
+import type { Principal } from '../../eas/backend.js';
+import type { PimContent, PimItem, PimPort } from '../../eas/ports/pim.js';
+import { MAIL_FOLDER_TYPES } from '../store/mailbox.js';
+import type { ServiceDeps } from './deps.js';
+
+/** Journal folders hold nothing a device can sync. */
+const JOURNAL_TYPES: ReadonlySet<number> = new Set([11, 16]);
+
+/** The remembered-Add key space shared with drafts (Mailbox.rememberDraftAdd): kept apart by a prefix. */
+const REPLAY_PREFIX = 'pim:';
+
+export class PimService implements PimPort {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private get mailbox() { return this.deps.store.mailbox; }
+
+  add(p: Principal, folderId: number, item: PimContent, replayKey: string): { id: number; modseq: number } | undefined {
+    const folder = this.mailbox.folder(p.userId, folderId);
+    if (!folder || MAIL_FOLDER_TYPES.has(folder.type) || JOURNAL_TYPES.has(folder.type)) return undefined;
+    const key = REPLAY_PREFIX + replayKey;
+    const seen = this.mailbox.draftAdd(p.userId, key);
+    if (seen !== undefined) {
+      const id = Number(seen);
+      const modseq = this.mailbox.modseqOf(p.userId, id);
+      // Already added; if it has since been deleted, the device's next Sync tells it so.
+      return { id, modseq: modseq ?? 0 };
+    }
+    const stored = this.deps.store.db.transaction(() => {
+      const added = this.mailbox.addItem(p.userId, folderId, item);
+      this.mailbox.rememberDraftAdd(p.userId, key, String(added.id));
+      return added;
+    })();
+    this.deps.events.changed([folderId]);
+    return stored;
+  }
+
+  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>): number | undefined {
+    const folderId = this.mailbox.folderOfMessage(p.userId, id);
+    if (folderId === undefined) return undefined;
+    const modseq = this.mailbox.replaceItem(p.userId, id, item);
+    if (modseq !== undefined) this.deps.events.changed([folderId]);
+    return modseq;
+  }
+
+  items(p: Principal, ids: number[]): Map<number, PimItem> {
+    return this.mailbox.itemContents(p.userId, ids);
+  }
+}

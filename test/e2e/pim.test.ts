@@ -1,0 +1,234 @@
+// Contacts, calendar items, tasks and notes over real HTTP+WBXML: what one device adds, changes and
+// deletes reaches the user's other devices exactly as it was sent, never another user's; Fetch,
+// ItemOperations, GetItemEstimate, MoveItems and Ping treat them as items of their folders.
+import { strict as assert } from 'node:assert';
+import { EasClient } from '../support/eas-client.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { ns } from '../../eas/wbxml/ns.js';
+
+const A = ns('AirSync');
+const F = ns('FolderHierarchy');
+const B = ns('AirSyncBase');
+const C = ns('Contacts');
+const C2 = ns('Contacts2');
+const CAL = ns('Calendar');
+const T = ns('Tasks');
+const N = ns('Notes');
+const E = ns('Email');
+const IO = ns('ItemOperations');
+const M = ns('Move');
+const G = ns('GetItemEstimate');
+const P = ns('Ping');
+
+interface Device { c: EasClient; folders: Map<string, string>; keys: Map<string, string> }
+
+interface SyncAnswer {
+  status: string;
+  key: string;
+  responses: WbxmlElement[];
+  adds: Map<string, WbxmlElement>;
+  changes: Map<string, WbxmlElement>;
+  deletes: string[];
+  more: boolean;
+}
+
+describe('end to end: contacts, calendar, tasks and notes', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+  let counter = 0;
+
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  async function device(user: string, version = '14.1'): Promise<Device> {
+    const c = new EasClient({ baseUrl: server.baseUrl, user, password: 'demo', deviceId: `PimDev${++counter}`, deviceType: 'iPhone', version });
+    await c.provision();
+    const r = await c.send('FolderSync', F('FolderSync', F('SyncKey', '0')));
+    assert.equal(childText(r.body, 'FolderHierarchy:Status'), '1');
+    const folders = new Map(childrenOf(child(r.body, 'FolderHierarchy:Changes'), 'FolderHierarchy:Add')
+      .map((a) => [childText(a, 'FolderHierarchy:DisplayName')!, childText(a, 'FolderHierarchy:ServerId')!]));
+    return { c, folders, keys: new Map() };
+  }
+
+  /** One Sync of a folder from the device's last key (priming it first), with commands and options. */
+  async function sync(d: Device, folder: string, commands: WbxmlElement[] = [], extra: WbxmlElement[] = []): Promise<SyncAnswer> {
+    const id = d.folders.get(folder)!;
+    if (!d.keys.has(folder)) {
+      const primed = await d.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', id)))));
+      d.keys.set(folder, childText(child(child(primed.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!);
+    }
+    const r = await d.c.send('Sync', A('Sync', A('Collections', A('Collection',
+      A('SyncKey', d.keys.get(folder)!), A('CollectionId', id), A('GetChanges'), A('WindowSize', 100), extra,
+      commands.length > 0 && A('Commands', commands)))));
+    assert.equal(r.status, 200);
+    const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection')!;
+    const key = childText(col, 'AirSync:SyncKey')!;
+    d.keys.set(folder, key);
+    const cmds = child(col, 'AirSync:Commands');
+    const byId = (tag: string) => new Map(childrenOf(cmds, tag).map((x) => [childText(x, 'AirSync:ServerId')!, child(x, 'AirSync:ApplicationData')!]));
+    return {
+      status: childText(col, 'AirSync:Status')!, key, responses: child(col, 'AirSync:Responses')?.children ?? [],
+      adds: byId('AirSync:Add'), changes: byId('AirSync:Change'),
+      deletes: childrenOf(cmds, 'AirSync:Delete').map((x) => childText(x, 'AirSync:ServerId')!), more: Boolean(child(col, 'AirSync:MoreAvailable')),
+    };
+  }
+
+  const add = (clientId: string, ...data: WbxmlElement[]): WbxmlElement => A('Add', A('ClientId', clientId), A('ApplicationData', data));
+  const change = (serverId: string, ...data: WbxmlElement[]): WbxmlElement => A('Change', A('ServerId', serverId), A('ApplicationData', data));
+  const statusOf = (r: WbxmlElement): string | undefined => childText(r, 'AirSync:Status');
+
+  const jane = [C('FileAs', 'Doe, Jane'), C('FirstName', 'Jane'), C('LastName', 'Doe'), C('Email1Address', 'jane@example.test'),
+    C('MobilePhoneNumber', '+44 7700 900123'), C2('NickName', 'JD'), B('Body', B('Type', '1'), B('Data', 'Met at the conference.\nLikes tea.'))];
+  const zoe = [C('FileAs', 'Ørsted, Zoë'), C('FirstName', 'Zoë'), C('LastName', 'Ørsted'), C('CompanyName', 'Ærø Øl 🍺')];
+
+  it('what one device adds reaches the user\'s other device exactly as sent; a Change replaces the item; a Delete removes it for good', async () => {
+    const phone = await device('alice@contoso.test');
+    const tablet = await device('alice@contoso.test');
+    await sync(tablet, 'Contacts'); // a view from before the adds
+
+    const added = await sync(phone, 'Contacts', [add('c-1', ...jane), add('c-2', ...zoe)]);
+    assert.equal(added.status, '1');
+    const ids = added.responses.map((r) => {
+      assert.equal(statusOf(r), '1');
+      return [childText(r, 'AirSync:ClientId'), childText(r, 'AirSync:ServerId')!] as const;
+    });
+    assert.deepEqual(ids.map(([c]) => c), ['c-1', 'c-2']);
+    const [janeId, zoeId] = ids.map(([, s]) => s);
+    assert.equal(added.adds.size, 0, 'the adding device is not sent its own items back');
+
+    const seen = await sync(tablet, 'Contacts');
+    assert.deepEqual([...seen.adds.keys()].sort(), [janeId, zoeId].sort());
+    assert.deepEqual(seen.adds.get(janeId!)!.children, jane);
+    assert.deepEqual(seen.adds.get(zoeId!)!.children, zoe);
+
+    const janeNow = [C('FileAs', 'Doe, Jane'), C('FirstName', 'Jane'), C('LastName', 'Doe-Smith'), C('Email2Address', 'jane.smith@example.test')];
+    const changed = await sync(tablet, 'Contacts', [change(janeId!, ...janeNow)]);
+    assert.deepEqual(changed.responses, [], 'a successful Change is not answered');
+    const phoneSees = await sync(phone, 'Contacts');
+    assert.deepEqual(phoneSees.changes.get(janeId!)!.children, janeNow, 'the whole item, the fields left out gone');
+
+    const trashBefore = await sync(phone, 'Deleted Items');
+    const deleted = await sync(phone, 'Contacts', [A('Delete', A('ServerId', zoeId!))]);
+    assert.deepEqual(deleted.responses, []);
+    assert.deepEqual((await sync(tablet, 'Contacts')).deletes, [zoeId]);
+    const trashAfter = await sync(phone, 'Deleted Items');
+    assert.equal(trashAfter.adds.size, 0, 'a deleted contact does not land among deleted mail');
+    assert.equal(trashBefore.status, '1');
+
+    const fetched = await sync(phone, 'Contacts', [A('Fetch', A('ServerId', janeId!))]);
+    const fetch = fetched.responses.find((r) => r.tag === 'AirSync:Fetch')!;
+    assert.equal(statusOf(fetch), '1');
+    assert.deepEqual(child(fetch, 'AirSync:ApplicationData')!.children, janeNow);
+  });
+
+  it('an Add sent again after a lost answer (same ClientId) is not added twice', async () => {
+    const phone = await device('carol@contoso.test');
+    const other = await device('carol@contoso.test');
+    await sync(phone, 'Contacts');
+    const key = phone.keys.get('Contacts')!;
+    const first = await sync(phone, 'Contacts', [add('retry-1', C('FileAs', 'Once, Only'))]);
+    phone.keys.set('Contacts', key); // the answer was lost: the same request again
+    const again = await sync(phone, 'Contacts', [add('retry-1', C('FileAs', 'Once, Only'))]);
+    assert.equal(childText(again.responses[0], 'AirSync:ServerId'), childText(first.responses[0], 'AirSync:ServerId'));
+    assert.equal((await sync(other, 'Contacts')).adds.size, 1);
+  });
+
+  it('refuses what does not belong with Status 6 and stores nothing; another user\'s items are not found', async () => {
+    const phone = await device('dave@contoso.test');
+    const other = await device('dave@contoso.test');
+    await sync(other, 'Contacts');
+    const r = await sync(phone, 'Contacts', [
+      add('mail-in-contacts', C('FileAs', 'X'), E('Subject', 'not a contact field')),
+      add('empty'),
+      add('calendar-in-contacts', CAL('Subject', 'a meeting')),
+      A('Add', A('ClientId', 'wrong-class'), A('Class', 'Calendar'), A('ApplicationData', C('FileAs', 'Y'))),
+    ]);
+    assert.deepEqual(r.responses.map(statusOf), ['6', '6', '6', '6']);
+    assert.ok(r.responses.every((x) => !child(x, 'AirSync:ServerId')));
+    assert.equal((await sync(other, 'Contacts')).adds.size, 0, 'nothing was stored');
+
+    const alice = await device('alice@contoso.test');
+    const mine = await sync(alice, 'Contacts', [add('private', C('FileAs', 'Alice\'s secret contact'))]);
+    const secret = childText(mine.responses[0], 'AirSync:ServerId')!;
+    // dave names alice's item in his own Contacts folder, then in hers.
+    const probe = await sync(phone, 'Contacts', [change(secret, C('FileAs', 'stolen')), A('Fetch', A('ServerId', secret))]);
+    assert.deepEqual(probe.responses.map(statusOf), ['8', '8']);
+    const foreign = await phone.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', alice.folders.get('Contacts')!)))));
+    assert.equal(childText(child(child(foreign.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Status'), '12');
+    assert.equal((await sync(alice, 'Contacts')).changes.size, 0, 'alice\'s contact is unchanged');
+  });
+
+  it('calendar, tasks and notes round-trip too; FilterType does not hide calendar items, GetItemEstimate counts them', async () => {
+    const phone = await device('bob@contoso.test');
+    const laptop = new EasClient({ ...phone.c.opts, deviceId: `PimDev${++counter}` });
+    await laptop.provision();
+    const second: Device = { c: laptop, folders: phone.folders, keys: new Map() };
+    await sync(second, 'Calendar');
+    const meeting = [CAL('Timezone', 'xP///wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=='),
+      CAL('DtStamp', '20261201T090000Z'), CAL('StartTime', '20261201T100000Z'), CAL('EndTime', '20261201T110000Z'), CAL('Subject', 'Quarterly review'),
+      CAL('UID', '040000008200E00074C5B7101A82E008'), CAL('Attendees', CAL('Attendee', CAL('Email', 'alice@contoso.test'), CAL('Name', 'Alice'))),
+      CAL('BusyStatus', '2'), CAL('Sensitivity', '0'), B('Body', B('Type', '1'), B('Data', 'Agenda to follow'))];
+    const r = await sync(phone, 'Calendar', [add('ev-1', ...meeting)]);
+    assert.equal(statusOf(r.responses[0]!), '1');
+    const filtered = [A('Options', A('FilterType', '4'), B('BodyPreference', B('Type', '1')))];
+    const estimate = await laptop.send('GetItemEstimate', G('GetItemEstimate', G('Collections', G('Collection',
+      A('SyncKey', second.keys.get('Calendar')!), G('CollectionId', phone.folders.get('Calendar')!), A('Options', A('FilterType', '4'))))));
+    assert.equal(childText(child(child(estimate.body, 'GetItemEstimate:Response'), 'GetItemEstimate:Collection'), 'GetItemEstimate:Estimate'), '1');
+    const got = await sync(second, 'Calendar', [], filtered);
+    assert.deepEqual([...got.adds.values()].map((d) => d.children), [meeting]);
+
+    const task = [T('Subject', 'File the expenses'), T('Importance', '1'), T('Complete', '0'), T('DueDate', '2026-12-05T00:00:00.000Z')];
+    const note = [N('Subject', 'Door code'), N('MessageClass', 'IPM.StickyNote'), B('Body', B('Type', '1'), B('Data', '4711'))];
+    assert.equal(statusOf((await sync(phone, 'Tasks', [add('t-1', ...task)])).responses[0]!), '1');
+    assert.equal(statusOf((await sync(phone, 'Notes', [add('n-1', ...note)])).responses[0]!), '1');
+    assert.deepEqual([...(await sync(second, 'Tasks')).adds.values()].map((d) => d.children), [task]);
+    assert.deepEqual([...(await sync(second, 'Notes')).adds.values()].map((d) => d.children), [note]);
+    // A task in a notes folder is not a note.
+    assert.equal(statusOf((await sync(phone, 'Notes', [add('t-2', ...task)])).responses[0]!), '6');
+  });
+
+  it('ItemOperations fetches a contact; MoveItems moves it between contacts folders but never into mail', async () => {
+    const d = await device('alice@contoso.test', '14.1');
+    const r = await sync(d, 'Contacts', [add('mv-1', C('FileAs', 'Mover, Max'), C('Email1Address', 'max@example.test'))]);
+    const itemId = childText(r.responses[0], 'AirSync:ServerId')!;
+    const contacts = d.folders.get('Contacts')!;
+
+    const io = await d.c.send('ItemOperations', IO('ItemOperations', IO('Fetch', IO('Store', 'Mailbox'), A('CollectionId', contacts), A('ServerId', itemId))));
+    const fetch = child(io.body, 'ItemOperations:Response')!.children[0]!;
+    assert.equal(childText(fetch, 'ItemOperations:Status'), '1');
+    assert.equal(childText(fetch, 'AirSync:Class'), 'Contacts');
+    assert.deepEqual(child(fetch, 'ItemOperations:Properties')!.children, [C('FileAs', 'Mover, Max'), C('Email1Address', 'max@example.test')]);
+
+    const hierarchy = await d.c.send('FolderSync', F('FolderSync', F('SyncKey', '0')));
+    const made = await d.c.send('FolderCreate', F('FolderCreate', F('SyncKey', childText(hierarchy.body, 'FolderHierarchy:SyncKey')!),
+      F('ParentId', contacts), F('DisplayName', `Customers ${counter}`), F('Type', '14')));
+    const customers = childText(made.body, 'FolderHierarchy:ServerId')!;
+    const move = async (src: string, dst: string) => {
+      const m = await d.c.send('MoveItems', M('MoveItems', M('Move', M('SrcMsgId', itemId), M('SrcFldId', src), M('DstFldId', dst))));
+      return child(m.body, 'Move:Response')!;
+    };
+    assert.equal(childText(await move(contacts, d.folders.get('Inbox')!), 'Move:Status'), '2', 'not into a mail folder');
+    const moved = await move(contacts, customers);
+    assert.equal(childText(moved, 'Move:Status'), '3');
+    const inCustomers: Device = { c: d.c, folders: new Map([['Customers', customers]]), keys: new Map() };
+    const seen = await sync(inCustomers, 'Customers');
+    assert.deepEqual([...seen.adds.values()].map((x) => childText(x, 'Contacts:FileAs')), ['Mover, Max']);
+  });
+
+  it('a Ping on the Contacts folder wakes when another device adds a contact', async () => {
+    const watcher = await device('carol@contoso.test');
+    const writer = await device('carol@contoso.test');
+    await sync(watcher, 'Contacts');
+    const held = watcher.c.send('Ping', P('Ping', P('HeartbeatInterval', '120'), P('Folders', P('Folder', P('Id', watcher.folders.get('Contacts')!), P('Class', 'Contacts')))));
+    await new Promise((r) => setTimeout(r, 300));
+    await sync(writer, 'Contacts', [add('ping-1', C('FileAs', 'Wake, Up'))]);
+    const answer = await held;
+    assert.equal(childText(answer.body, 'Ping:Status'), '2');
+    assert.deepEqual(childrenOf(child(answer.body, 'Ping:Folders'), 'Ping:Folder').map((f) => f.text), [watcher.folders.get('Contacts')]);
+  });
+});
