@@ -14,7 +14,7 @@ export interface PimResult {
 }
 
 /** A command's item, checked for the folder's class; a PimResult when it cannot be kept. */
-function readItem(cls: PimClass, cmd: WbxmlElement, verb: string): { content: Buffer; summary: string } | PimResult {
+function readItem(cls: PimClass, cmd: WbxmlElement, verb: string): ReturnType<typeof encodePimData> | PimResult {
   const className = childText(cmd, 'AirSync:Class');
   if (className !== undefined && className !== cls) return { status: Status.ConversionError, reason: `this folder holds ${cls}, not ${className.slice(0, 20)}` };
   const data = child(cmd, 'AirSync:ApplicationData');

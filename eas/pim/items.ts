@@ -37,7 +37,7 @@ export const MAX_ITEM_BYTES = 1024 * 1024;
 export class PimDataError extends Error {}
 
 /** Checks a device's ApplicationData for a folder of `cls` and encodes it for the store. */
-export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string } {
+export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: { start: number; end: number; busy: number } } {
   const allowed = NAMESPACES[cls];
   const check = (el: WbxmlElement): void => {
     const namespace = el.tag.slice(0, el.tag.indexOf(':'));
@@ -48,7 +48,30 @@ export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buf
   data.children.forEach(check);
   const content = encodeWbxml({ tag: 'AirSync:ApplicationData', children: data.children });
   if (content.length > MAX_ITEM_BYTES) throw new PimDataError(`the item takes ${content.length} bytes, more than ${MAX_ITEM_BYTES}`);
-  return { content, summary: summaryOf(cls, data) };
+  const schedule = cls === 'Calendar' ? scheduleOf(data) : undefined;
+  return { content, summary: summaryOf(cls, data), ...(schedule ? { schedule } : {}) };
+}
+
+/** EAS dates: 20261201T100000Z (Calendar) or 2026-12-01T10:00:00.000Z; ms since the epoch. */
+export function parseEasDate(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const compact = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text.trim());
+  const iso = compact ? `${compact[1]}-${compact[2]}-${compact[3]}T${compact[4]}:${compact[5]}:${compact[6]}Z` : text.trim();
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/.test(iso)) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * When an appointment keeps its owner busy: its first occurrence (recurrences are not expanded).
+ * Without a readable start and end it has no place in free/busy; it is still kept.
+ */
+function scheduleOf(data: WbxmlElement): { start: number; end: number; busy: number } | undefined {
+  const start = parseEasDate(childText(data, 'Calendar:StartTime'));
+  const end = parseEasDate(childText(data, 'Calendar:EndTime'));
+  if (start === undefined || end === undefined || end <= start) return undefined;
+  const busy = Number(childText(data, 'Calendar:BusyStatus') ?? '2');
+  return { start, end, busy: Number.isInteger(busy) && busy >= 0 && busy <= 4 ? busy : 2 };
 }
 
 /** The stored ApplicationData element back. */

@@ -9,6 +9,8 @@ export interface PimContent {
   summary: string;
   /** The item's ApplicationData, WBXML-encoded. */
   content: Buffer;
+  /** An appointment's time (ms since the epoch) and Calendar BusyStatus (0 free to 4 working elsewhere), for free/busy. */
+  schedule?: { start: number; end: number; busy: number };
 }
 
 export interface PimItem {

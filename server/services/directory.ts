@@ -23,6 +23,14 @@ const MAX_SIGNATURE_WALK = 8;
 /** Separators after which a word of a display name starts. */
 const WORD_START = /[\s,.\-'()]/;
 
+/**
+ * Calendar BusyStatus (0 free, 1 tentative, 2 busy, 3 out of office, 4 working elsewhere) to a
+ * MergedFreeBusy digit (0 free, 1 tentative, 2 busy, 3 out of office): working elsewhere is available.
+ */
+const MERGED_LEVEL: Readonly<Record<number, number>> = { 0: 0, 1: 1, 2: 2, 3: 3, 4: 0 };
+/** Which digit wins where appointments overlap. */
+const RANK: Readonly<Record<number, number>> = { 0: 0, 1: 1, 2: 2, 3: 3 };
+
 export class DirectoryService implements DirectoryPort {
   private readonly collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
 
@@ -73,11 +81,23 @@ export class DirectoryService implements DirectoryPort {
     return encodeMiniCertificates(certificates);
   }
 
-  freeBusy(_p: Principal, address: string, _start: Date, _slotMinutes: number, slots: number): string {
+  freeBusy(_p: Principal, address: string, start: Date, slotMinutes: number, slots: number): string {
     const n = Math.max(0, Math.floor(slots));
-    // No calendar items are stored yet, so a user has nothing scheduled: free throughout. The
-    // server holds no free/busy for people outside the organisation: "no data".
-    return this.store.directory.userByAddress(address) ? '0'.repeat(n) : '4'.repeat(n);
+    const user = this.store.directory.userByAddress(address);
+    // The server holds no free/busy for people outside the organisation: "no data".
+    if (!user) return '4'.repeat(n);
+    // A user's appointments (as their devices synced them) mark the slots they overlap; where several
+    // do, the strongest wins: out of office, then busy, then tentative.
+    const slotMs = slotMinutes * 60_000;
+    const from = start.getTime();
+    const digits = new Array<number>(n).fill(0);
+    for (const a of this.store.mailbox.schedule(user.id, from, from + n * slotMs)) {
+      const level = MERGED_LEVEL[a.busy] ?? 2;
+      const first = Math.max(0, Math.floor((a.start - from) / slotMs));
+      const last = Math.min(n - 1, Math.ceil((a.end - from) / slotMs) - 1);
+      for (let i = first; i <= last; i++) if (RANK[level]! > RANK[digits[i]!]!) digits[i] = level;
+    }
+    return digits.join('');
   }
 
   async checkCertificates(_p: Principal, request: CertificateCheckRequest): Promise<CertificateCheck[]> {

@@ -252,6 +252,8 @@ const LATER_INDEXES = `
 -- A reply finds its parent (conversation threading) and a conversation its messages (Move, rules).
 CREATE INDEX IF NOT EXISTS messages_user_message_id ON messages(user_id, message_id);
 CREATE INDEX IF NOT EXISTS messages_user_conversation ON messages(user_id, conversation_id);
+-- A user's appointments by time, for free/busy (only calendar items have starts_at).
+CREATE INDEX IF NOT EXISTS messages_user_schedule ON messages(user_id, starts_at) WHERE starts_at IS NOT NULL;
 `;
 
 /**
@@ -268,6 +270,10 @@ const LATER_COLUMNS: Array<{ table: string; column: string; type: string }> = [
   // that parent, which are dropped at the next step anyway, can be turned into the next view's.
   { table: 'sync_states', column: 'parent_id', type: 'INTEGER' },
   { table: 'sync_states', column: 'delta', type: 'TEXT' },
+  // An appointment's time and busy status (Calendar BusyStatus), read from what the device sent, for free/busy.
+  { table: 'messages', column: 'starts_at', type: 'INTEGER' },
+  { table: 'messages', column: 'ends_at', type: 'INTEGER' },
+  { table: 'messages', column: 'busy_status', type: 'INTEGER' },
 ];
 
 function addLaterColumns(db: Db): void {
@@ -282,8 +288,8 @@ function migrate(db: Db): void {
   if (!hasMeta) {
     db.transaction(() => {
       db.exec(SCHEMA_V1);
-      db.exec(LATER_INDEXES);
       addLaterColumns(db);
+      db.exec(LATER_INDEXES);
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
     })();
     return;
@@ -293,8 +299,9 @@ function migrate(db: Db): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(`the data folder was written by a newer easmime (schema ${version}, this one knows ${SCHEMA_VERSION})`);
   }
-  db.exec(LATER_INDEXES);
+  // Columns first: a later index may cover a later column.
   db.transaction(() => addLaterColumns(db))();
+  db.exec(LATER_INDEXES);
 }
 
 /** Whether the store holds an organisation yet (an empty data folder is initialised from fixtures). */

@@ -141,6 +141,8 @@ export interface NewItem {
   summary: string;
   /** The ApplicationData, WBXML-encoded. */
   content: Buffer;
+  /** An appointment's time (ms since the epoch) and Calendar BusyStatus, for free/busy. */
+  schedule?: { start: number; end: number; busy: number };
 }
 
 export interface StoredItem { id: number; folderId: number; modseq: number; messageClass: string; content: Buffer }
@@ -377,9 +379,11 @@ export class Mailbox {
       const modseq = nextModseq(this.db);
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
-        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict)
-        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL)`).run(
-        id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0));
+        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict,
+        starts_at, ends_at, busy_status)
+        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?)`).run(
+        id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0),
+        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, item.content);
       return { id, modseq };
     })();
@@ -389,12 +393,20 @@ export class Mailbox {
   replaceItem(userId: number, id: number, item: Omit<NewItem, 'messageClass'>): number | undefined {
     return this.db.transaction(() => {
       const modseq = nextModseq(this.db);
-      const info = this.db.prepare('UPDATE messages SET modseq = ?, size = ?, subject = ? WHERE user_id = ? AND id = ?')
-        .run(modseq, item.content.length, item.summary, userId, id);
+      const info = this.db.prepare('UPDATE messages SET modseq = ?, size = ?, subject = ?, starts_at = ?, ends_at = ?, busy_status = ? WHERE user_id = ? AND id = ?')
+        .run(modseq, item.content.length, item.summary, item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, userId, id);
       if (info.changes !== 1) return undefined;
       this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(item.content, id);
       return modseq;
     })();
+  }
+
+  /** The user's appointments that overlap [from, to) (ms since the epoch), with their busy status. */
+  schedule(userId: number, from: number, to: number, limit = 10_000): Array<{ start: number; end: number; busy: number }> {
+    return (this.db.prepare(`SELECT starts_at, ends_at, busy_status FROM messages
+      WHERE user_id = ? AND starts_at IS NOT NULL AND starts_at < ? AND ends_at > ? ORDER BY starts_at LIMIT ?`)
+      .all(userId, to, from, limit) as Array<{ starts_at: number; ends_at: number; busy_status: number | null }>)
+      .map((r) => ({ start: r.starts_at, end: r.ends_at, busy: r.busy_status ?? 2 }));
   }
 
   /** Items' stored content (see addItem) by id, the user's own only. */

@@ -20,6 +20,7 @@ const IO = ns('ItemOperations');
 const M = ns('Move');
 const G = ns('GetItemEstimate');
 const P = ns('Ping');
+const RR = ns('ResolveRecipients');
 
 interface Device { c: EasClient; folders: Map<string, string>; keys: Map<string, string> }
 
@@ -218,6 +219,34 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     const inCustomers: Device = { c: d.c, folders: new Map([['Customers', customers]]), keys: new Map() };
     const seen = await sync(inCustomers, 'Customers');
     assert.deepEqual([...seen.adds.values()].map((x) => childText(x, 'Contacts:FileAs')), ['Mover, Max']);
+  });
+
+  it('the appointments a user\'s devices synced are their free/busy in ResolveRecipients Availability', async () => {
+    const carol = await device('carol@contoso.test');
+    const at = (hhmm: string): string => `20300304T${hhmm}00Z`;
+    const appointment = (subject: string, from: string, to: string, busy?: number): WbxmlElement[] =>
+      [CAL('Subject', subject), CAL('StartTime', at(from)), CAL('EndTime', at(to)), busy !== undefined && CAL('BusyStatus', String(busy))].filter((x): x is WbxmlElement => x !== false);
+    const r = await sync(carol, 'Calendar', [
+      add('fb-1', ...appointment('Stand-up and planning', '0900', '1000')), // no BusyStatus: busy
+      add('fb-2', ...appointment('Maybe lunch talk', '1030', '1100', 1)),
+      add('fb-3', ...appointment('Dentist', '1100', '1200', 3)),
+      add('fb-4', ...appointment('Review', '1130', '1230', 2)),
+      add('fb-5', ...appointment('From the café', '1300', '1400', 4)),
+    ]);
+    assert.deepEqual(r.responses.map(statusOf), ['1', '1', '1', '1', '1']);
+    const ids = r.responses.map((x) => childText(x, 'AirSync:ServerId')!);
+
+    const alice = await device('alice@contoso.test');
+    const availability = async (): Promise<string | undefined> => {
+      const res = await alice.c.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'carol@contoso.test'),
+        RR('Options', RR('Availability', RR('StartTime', '2030-03-04T09:00:00.000Z'), RR('EndTime', '2030-03-04T14:00:00.000Z')))));
+      return childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy');
+    };
+    // Half hours from 09:00: busy, busy, free, tentative, out of office (over the overlapping busy one), then busy, free, free (working elsewhere), free.
+    assert.equal(await availability(), '2201332000');
+
+    await sync(carol, 'Calendar', [change(ids[0]!, ...appointment('Stand-up and planning', '0900', '1000', 0)), A('Delete', A('ServerId', ids[2]!))]);
+    assert.equal(await availability(), '0001022000', 'a Change and a Delete move the free/busy with them');
   });
 
   it('a Ping on the Contacts folder wakes when another device adds a contact', async () => {
