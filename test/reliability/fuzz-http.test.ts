@@ -31,12 +31,14 @@ const ST = ns('Settings');
 const PR = ns('Provision');
 const FI = ns('Find');
 const MR = ns('MeetingResponse');
+const CO = ns('Contacts');
+const CO2 = ns('Contacts2');
 
 const TAGS = allTags();
 const EDGE_TEXTS = ['', '0', '1', '-1', '2', '7', '99', '4294967296', '999999999999999999999', '1:1', '1:99999', '0:0', ':', 'abc', '{x}1',
   ' 5 ', '\u00e9\u4e2d\u{1f600}', 'x'.repeat(300), '2026-11-29T10:00:00.000Z', '20261129T100000Z', 'a@b', '<>&"', '%00', '3540', '60', '61'];
 
-interface Ids { inbox: string; drafts: string; item: string; fileRef: string; hierarchyKey: string }
+interface Ids { inbox: string; drafts: string; item: string; fileRef: string; hierarchyKey: string; contacts: string; contactsKey: string }
 
 /** One valid request per command, built on bob's real ids. */
 function corpus(ids: Ids): Array<[string, WbxmlElement]> {
@@ -46,6 +48,10 @@ function corpus(ids: Ids): Array<[string, WbxmlElement]> {
       A('Options', A('FilterType', 3), A('MIMESupport', 2), B('BodyPreference', B('Type', 4), B('TruncationSize', 100), B('AllOrNone', 0), B('Preview', 50))),
       A('Commands', A('Change', A('ServerId', ids.item), A('ApplicationData', E('Read', 1))), A('Fetch', A('ServerId', ids.item))))), A('WindowSize', 10))],
     ['FolderSync', F('FolderSync', F('SyncKey', ids.hierarchyKey))],
+    ['Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', ids.contactsKey), A('CollectionId', ids.contacts), A('GetChanges', 1), A('WindowSize', 5),
+      A('Commands', A('Add', A('ClientId', 'fuzz-contact'), A('ApplicationData', CO('FileAs', 'Fuzz, Contact'), CO('Email1Address', 'fuzz@example.test'),
+        CO2('NickName', 'F'), B('Body', B('Type', 1), B('Data', 'a note')))),
+      A('Change', A('ServerId', `${ids.contacts}:1`), A('ApplicationData', CO('FileAs', 'Changed'))), A('Fetch', A('ServerId', `${ids.contacts}:1`))))))],
     ['FolderCreate', F('FolderCreate', F('SyncKey', ids.hierarchyKey), F('ParentId', ids.inbox), F('DisplayName', 'fuzz'), F('Type', 12))],
     ['FolderUpdate', F('FolderUpdate', F('SyncKey', ids.hierarchyKey), F('ServerId', ids.drafts), F('ParentId', '0'), F('DisplayName', 'renamed'))],
     ['FolderDelete', F('FolderDelete', F('SyncKey', ids.hierarchyKey), F('ServerId', ids.drafts))],
@@ -166,7 +172,10 @@ describe('reliability: fuzzing the EAS endpoint', function () {
     const r1 = await bob.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', key), A('CollectionId', inbox), A('Options', B('BodyPreference', B('Type', 1)))))));
     const add = childrenOf(child(child(child(r1.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Commands'), 'AirSync:Add')
       .find((a) => child(child(a, 'AirSync:ApplicationData'), 'AirSyncBase:Attachments'))!;
+    const contacts = folders.get('Contacts')!;
+    const c0 = await bob.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', contacts)))));
     ids = {
+      contacts, contactsKey: childText(child(child(c0.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!,
       inbox, drafts: folders.get('Drafts')!, hierarchyKey: childText(fsr.body, 'FolderHierarchy:SyncKey')!,
       item: childText(add, 'AirSync:ServerId')!,
       fileRef: childText(child(child(child(add, 'AirSync:ApplicationData'), 'AirSyncBase:Attachments'), 'AirSyncBase:Attachment'), 'AirSyncBase:FileReference')!,
