@@ -35,8 +35,24 @@ export function applyPimAdd(ctx: CommandContext, folderId: number, cls: PimClass
   return { status: Status.Success, itemId: stored.id, modseq: stored.modseq };
 }
 
-export function applyPimChange(ctx: CommandContext, itemId: number, cls: PimClass, cmd: WbxmlElement): PimResult {
-  const item = readItem(cls, cmd, 'a Change');
+/**
+ * A client Change replaces the item, but for the elements the device does not manage: when its first
+ * Sync of the folder named a Supported list, every element not on it is "ghosted" (MS-ASCMD
+ * 2.2.3.179) and kept from the stored item, so a phone that knows no Spouse field does not erase the
+ * one another client set.
+ */
+export function applyPimChange(ctx: CommandContext, folderId: number, itemId: number, cls: PimClass, cmd: WbxmlElement): PimResult {
+  const supported = ctx.backend.pim.supported(ctx.principal, ctx.device.pk, folderId);
+  const data = child(cmd, 'AirSync:ApplicationData');
+  let merged = cmd;
+  if (supported !== undefined && data) {
+    const managed = new Set(supported);
+    const sent = new Set(data.children.map((c) => c.tag));
+    const stored = pimItems(ctx, [itemId]).get(itemId);
+    const ghosted = (stored?.data.children ?? []).filter((c) => !managed.has(c.tag) && !sent.has(c.tag));
+    merged = { ...cmd, children: cmd.children.map((c) => (c === data ? { ...data, children: [...data.children, ...ghosted] } : c)) };
+  }
+  const item = readItem(cls, merged, 'a Change');
   if ('status' in item) return item;
   const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item);
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };

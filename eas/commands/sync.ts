@@ -226,6 +226,8 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
   const scope = String(c.folderId);
 
   if (c.syncKey === '0') {
+    // The first Sync of a folder says which elements the device manages (see applyPimChange).
+    if (pim) backend.pim.setSupported(principal, device.pk, c.folderId, child(c.el, 'AirSync:Supported')?.children.map((t) => t.tag));
     const start = backend.startView(device, scope);
     return A('Collection', head(SyncStatus.Success, start.key));
   }
@@ -254,7 +256,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     switch (cmd.tag) {
       case 'AirSync:Change': {
         if (!mine) { responses.push(A('Change', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
-        const r: ItemResult = pim ? applyPimChange(ctx, ref.itemId, pim, cmd) : await applyChange(ctx, c.folderId, ref.itemId, cmd);
+        const r: ItemResult = pim ? applyPimChange(ctx, c.folderId, ref.itemId, pim, cmd) : await applyChange(ctx, c.folderId, ref.itemId, cmd);
         if (r.reason !== undefined) reasons.push(`Change ${serverId}: ${r.reason}`);
         // Successful changes are answered only when they added attachments (their FileReferences).
         if (r.status !== SyncStatus.Success || r.data) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status), r.data));

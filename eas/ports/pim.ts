@@ -32,4 +32,7 @@ export interface PimPort {
   replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>): number | undefined;
   /** Items by id, the user's own only. */
   items(p: Principal, ids: number[]): Map<number, PimItem>;
+  /** Remembers the elements a device manages in a folder (Sync Supported); undefined: it named none. */
+  setSupported(p: Principal, devicePk: number, folderId: number, tags: string[] | undefined): void;
+  supported(p: Principal, devicePk: number, folderId: number): string[] | undefined;
 }

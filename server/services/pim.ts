@@ -47,4 +47,12 @@ export class PimService implements PimPort {
   items(p: Principal, ids: number[]): Map<number, PimItem> {
     return this.mailbox.itemContents(p.userId, ids);
   }
+
+  setSupported(p: Principal, devicePk: number, folderId: number, tags: string[] | undefined): void {
+    this.mailbox.setSupported(p.userId, devicePk, folderId, tags);
+  }
+
+  supported(p: Principal, devicePk: number, folderId: number): string[] | undefined {
+    return this.mailbox.supported(p.userId, devicePk, folderId);
+  }
 }

@@ -205,6 +205,9 @@ function toMessage(r: MessageRow): StoredMessage {
 const CONVERSATION_RULE = 'conversation-move:';
 export const MAX_CONVERSATION_RULES = 1000;
 const DRAFT_ADD = 'draft-add:';
+const SUPPORTED = 'supported:';
+/** Most elements a device can name as managed (Sync Supported) in one folder. */
+const MAX_SUPPORTED = 300;
 export const MAX_DRAFT_ADDS = 200;
 
 interface FolderRow { id: number; user_id: number; parent_id: number; name: string; type: number }
@@ -515,6 +518,25 @@ export class Mailbox {
       const byAge = rows.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
       for (const r of byAge.slice(0, rows.length - MAX_DRAFT_ADDS)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
     })();
+  }
+
+  /**
+   * The elements a device manages in a contacts or calendar folder (the Supported list of its first
+   * Sync there); undefined forgets the list (a device that named none manages every element).
+   */
+  setSupported(userId: number, devicePk: number, folderId: number, tags: string[] | undefined): void {
+    const name = `${SUPPORTED}${devicePk}:${folderId}`;
+    if (tags === undefined) {
+      this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, name);
+      return;
+    }
+    this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
+        ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`).run(userId, name, JSON.stringify(tags.slice(0, MAX_SUPPORTED)));
+  }
+
+  supported(userId: number, devicePk: number, folderId: number): string[] | undefined {
+    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, `${SUPPORTED}${devicePk}:${folderId}`) as { value: string } | undefined;
+    return r === undefined ? undefined : (JSON.parse(r.value) as string[]);
   }
 
   /** What rememberDraftAdd stored under the key, if it is still kept. */

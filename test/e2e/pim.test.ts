@@ -127,6 +127,36 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.deepEqual(child(fetch, 'AirSync:ApplicationData')!.children, janeNow);
   });
 
+  it('a Change keeps what the device does not manage (ghosted elements, from its Supported list); a device without one replaces all', async () => {
+    const outlook = await device('dave@contoso.test');
+    const phone = await device('dave@contoso.test');
+    // The phone's first Sync of Contacts names the elements it manages.
+    const primed = await phone.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', phone.folders.get('Contacts')!),
+      A('Supported', C('FileAs'), C('FirstName'), C('LastName'), C('MobilePhoneNumber'))))));
+    phone.keys.set('Contacts', childText(child(child(primed.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!);
+
+    const full = [C('FileAs', 'Roe, Rita'), C('FirstName', 'Rita'), C('LastName', 'Roe'), C('Spouse', 'Sam Roe'), C('Email1Address', 'rita@example.test'), C('MobilePhoneNumber', '+1 555 0100')];
+    const made = await sync(outlook, 'Contacts', [add('ghost-1', ...full)]);
+    const id = childText(made.responses[0], 'AirSync:ServerId')!;
+    assert.deepEqual((await sync(phone, 'Contacts')).adds.get(id)!.children, full);
+
+    // The phone edits what it knows of; Spouse and Email1Address are not on its list, so they stay.
+    await sync(phone, 'Contacts', [change(id, C('FileAs', 'Roe, Rita'), C('FirstName', 'Rita'), C('LastName', 'Roe-Lane'), C('MobilePhoneNumber', '+1 555 0199'))]);
+    const seen = (await sync(outlook, 'Contacts')).changes.get(id)!;
+    assert.deepEqual(seen.children.map((c) => [c.tag, c.text]).sort(), [
+      ['Contacts:Email1Address', 'rita@example.test'], ['Contacts:FileAs', 'Roe, Rita'], ['Contacts:FirstName', 'Rita'],
+      ['Contacts:LastName', 'Roe-Lane'], ['Contacts:MobilePhoneNumber', '+1 555 0199'], ['Contacts:Spouse', 'Sam Roe']]);
+
+    // A field on its list that it leaves out is deleted.
+    await sync(phone, 'Contacts', [change(id, C('FileAs', 'Roe, Rita'), C('LastName', 'Roe-Lane'))]);
+    const after = (await sync(outlook, 'Contacts')).changes.get(id)!;
+    assert.deepEqual(after.children.map((c) => c.tag).sort(), ['Contacts:Email1Address', 'Contacts:FileAs', 'Contacts:LastName', 'Contacts:Spouse']);
+
+    // Outlook named no Supported list: it manages everything, and its Change is the whole item.
+    await sync(outlook, 'Contacts', [change(id, C('FileAs', 'Roe, Rita'))]);
+    assert.deepEqual((await sync(phone, 'Contacts')).changes.get(id)!.children, [C('FileAs', 'Roe, Rita')]);
+  });
+
   it('an Add sent again after a lost answer (same ClientId) is not added twice', async () => {
     const phone = await device('carol@contoso.test');
     const other = await device('carol@contoso.test');
