@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { EasClient } from '../support/eas-client.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { writeOrgFixture } from '../support/org-fixture.js';
 import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { ns } from '../../eas/wbxml/ns.js';
 
@@ -289,5 +290,57 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     const answer = await held;
     assert.equal(childText(answer.body, 'Ping:Status'), '2');
     assert.deepEqual(childrenOf(child(answer.body, 'Ping:Folders'), 'Ping:Folder').map((f) => f.text), [watcher.folders.get('Contacts')]);
+  });
+});
+
+describe('end to end: contacts and calendar items from a fixture', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+
+  before(async () => {
+    const fixtures = writeOrgFixture({
+      domain: 'example.test',
+      users: [{ address: 'ann@example.test', password: 'pw-ann', displayName: 'Ann' }, { address: 'ben@example.test', password: 'pw-ben', displayName: 'Ben' }],
+    }, {
+      ann: {
+        Contacts: { 'jane.json': JSON.stringify({ FileAs: 'Doe, Jane', Email1Address: 'jane@example.org', Categories: ['Work'], Body: 'From the fixture' }) },
+        'Contacts/Suppliers': { 'acme.json': JSON.stringify({ FileAs: 'Acme Ltd', CompanyName: 'Acme Ltd' }) },
+        Calendar: { 'review.json': JSON.stringify({ Subject: 'Review', StartTime: '20300304T100000Z', EndTime: '20300304T110000Z', BusyStatus: 3 }) },
+        Inbox: { 'hello.eml': 'From: ben@example.test\r\nTo: ann@example.test\r\nSubject: hello\r\n\r\nhi\r\n' },
+      },
+    });
+    server = await startServerProcess({ fixtures });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('a device syncs the fixture\'s items, in their folders, and ResolveRecipients sees the appointment', async () => {
+    const c = new EasClient({ baseUrl: server.baseUrl, user: 'ann@example.test', password: 'pw-ann', deviceId: 'FixturePim1', deviceType: 'iPhone', version: '14.1' });
+    await c.provision();
+    const fs = await c.send('FolderSync', F('FolderSync', F('SyncKey', '0')));
+    const adds = childrenOf(child(fs.body, 'FolderHierarchy:Changes'), 'FolderHierarchy:Add');
+    const folder = (name: string) => adds.find((a) => childText(a, 'FolderHierarchy:DisplayName') === name)!;
+    assert.equal(childText(folder('Suppliers'), 'FolderHierarchy:Type'), '14', 'a user-created contacts folder');
+    assert.equal(childText(folder('Suppliers'), 'FolderHierarchy:ParentId'), childText(folder('Contacts'), 'FolderHierarchy:ServerId'));
+
+    const itemsOf = async (name: string): Promise<WbxmlElement[]> => {
+      const id = childText(folder(name), 'FolderHierarchy:ServerId')!;
+      const r0 = await c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', id)))));
+      const key = childText(child(child(r0.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!;
+      const r = await c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', key), A('CollectionId', id), A('GetChanges'), A('WindowSize', 50)))));
+      return childrenOf(child(child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Commands'), 'AirSync:Add').map((a) => child(a, 'AirSync:ApplicationData')!);
+    };
+    assert.deepEqual((await itemsOf('Contacts')).map((d) => d.children), [[
+      C('FileAs', 'Doe, Jane'), C('Email1Address', 'jane@example.org'), C('Categories', C('Category', 'Work')),
+      B('Body', B('Type', '1'), B('Data', 'From the fixture'))]]);
+    assert.deepEqual((await itemsOf('Suppliers')).map((d) => childText(d, 'Contacts:FileAs')), ['Acme Ltd']);
+    assert.deepEqual((await itemsOf('Calendar')).map((d) => childText(d, 'Calendar:Subject')), ['Review']);
+
+    const ben = new EasClient({ baseUrl: server.baseUrl, user: 'ben@example.test', password: 'pw-ben', deviceId: 'FixturePim2', version: '14.1' });
+    await ben.provision();
+    const res = await ben.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'ann@example.test'),
+      RR('Options', RR('Availability', RR('StartTime', '2030-03-04T09:00:00.000Z'), RR('EndTime', '2030-03-04T12:00:00.000Z')))));
+    assert.equal(childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy'), '003300');
   });
 });

@@ -114,8 +114,20 @@ function writeFixture(org: string | Buffer, overrides: Record<string, Buffer> = 
   for (const [name, rel] of Object.entries(PKI_FILES)) fs.writeFileSync(path.join(dir, 'pki', name), overrides[name] ?? fs.readFileSync(path.join(DEMO, rel)));
   fs.mkdirSync(path.join(dir, 'mailboxes', 'alice', 'Inbox'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'mailboxes', 'alice', 'Inbox', 'hello.eml'), overrides['hello.eml'] ?? EML);
+  for (const [folder, name] of [['Contacts', 'jane.json'], ['Calendar', 'standup.json']] as const) {
+    const item = overrides[name];
+    if (!item) continue;
+    fs.mkdirSync(path.join(dir, 'mailboxes', 'alice', folder), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'mailboxes', 'alice', folder, name), item);
+  }
   return dir;
 }
+
+const ITEMS: Record<'jane.json' | 'standup.json', Record<string, unknown>> = {
+  'jane.json': { FileAs: 'Doe, Jane', FirstName: 'Jane', Email1Address: 'jane@example.test', NickName: 'JD', Categories: ['Work', 'VIP'], Body: 'Met in Leeds.' },
+  'standup.json': { Subject: 'Stand-up', StartTime: '20261201T090000Z', EndTime: '2026-12-01T09:15:00Z', BusyStatus: 1,
+    Attendees: [{ Email: 'bob@contoso.test', Name: 'Bob' }], Recurrence: { Type: 0, Interval: 1 } },
+};
 
 const FIXTURE_FILES = ['organisation.json', 'pki/', 'mailboxes'];
 
@@ -222,6 +234,29 @@ describe('reliability: fuzzing files and bytes', function () {
       fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 6 })
         .map((m) => { const b = Buffer.from(EML); for (const { at, byte } of m) b[at % b.length] = byte; return b; })), { seed: 15, numRuns: 60 });
     for (const eml of emls) await loadOrExplain(writeFixture(org, { 'hello.eml': eml }), 'eml');
+  });
+
+  it('contact and calendar item files, mutated, load or fail naming the file', async () => {
+    const org = JSON.stringify(baseOrganisation());
+    for (const name of ['jane.json', 'standup.json'] as const) {
+      assert.equal(await loadOrExplain(writeFixture(org, { [name]: Buffer.from(JSON.stringify(ITEMS[name])) }), `${name} as written`), 'ok');
+    }
+    const structural = fc.sample(fc.tuple(fc.constantFrom('jane.json' as const, 'standup.json' as const), jsonMutationArb), { seed: 21, numRuns: 120 });
+    let named = 0;
+    for (const [name, muts] of structural) {
+      const out = await loadOrExplain(writeFixture(org, { [name]: Buffer.from(JSON.stringify(mutateJson(ITEMS[name], muts))) }), `${name} ${JSON.stringify(muts)}`);
+      if (out !== 'ok') {
+        named++;
+        assert.ok(out.every((p) => p.startsWith(`mailboxes/alice/`)), `${name}: ${out.join('; ')}`);
+      }
+    }
+    assert.ok(named > 10, `mutations were refused too (${named} of ${structural.length})`);
+    const bytes = fc.sample(fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 }), { seed: 22, numRuns: 60 });
+    for (const m of bytes) {
+      const b = Buffer.from(JSON.stringify(ITEMS['standup.json']));
+      for (const { at, byte } of m) b[at % b.length] = byte;
+      await loadOrExplain(writeFixture(org, { 'standup.json': b }), 'item bytes');
+    }
   });
 
   it('WBXML: token streams built from the grammar decode or fail with WbxmlError, and what decodes re-encodes', () => {

@@ -12,6 +12,7 @@ import { FixtureError, loadFixtures, type LoadFixturesOptions } from '../../serv
 import { JsonSyntaxError, parseJson } from '../../server/fixtures/json.js';
 import { headerBlockProblem } from '../../server/fixtures/mailbox.js';
 import type { OrganisationFixture, UserFixture } from '../../server/fixtures/types.js';
+import { decodeWbxml } from '../../eas/wbxml/index.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demo = path.join(repo, 'fixtures/demo');
@@ -509,14 +510,66 @@ describe('fixtures: bad fixtures are refused with the file and the problem', () 
       /^mailboxes\/alice\/Inbox\/mbox\.eml: not an RFC 5322 message: starts with an mbox "From " line/,
       /^mailboxes\/alice\/Inbox\/blank-first\.eml: not an RFC 5322 message: has no header fields/,
       /^mailboxes\/alice\/Inbox\/notes\.txt: is not an \.eml file/,
-      /^mailboxes\/alice\/stray\.eml: files belong in a mail folder/,
-      /^mailboxes\/alice\/inbox: "inbox" is not a standard folder \(Inbox, Drafts, Deleted Items, Sent Items, Outbox, Junk Email\); put own folders inside one of them \(did you mean "Inbox"\?\)$/,
+      /^mailboxes\/alice\/stray\.eml: files belong in a folder/,
+      /^mailboxes\/alice\/inbox: "inbox" is not a standard folder \(Inbox, Drafts, Deleted Items, Sent Items, Outbox, Junk Email, Contacts, Calendar, Tasks, Notes\); put own folders inside one of them \(did you mean "Inbox"\?\)$/,
       /^mailboxes\/alice\/Archive: "Archive" is not a standard folder/,
       /^mailboxes\/Bob: no user with local part "Bob" in organisation\.json \(local parts are lower case: "bob"\)$/,
       /^mailboxes\/zoe: no user with local part "zoe"/,
-      /^mailboxes\/readme\.eml: files belong in a mail folder/,
+      /^mailboxes\/readme\.eml: files belong in a folder/,
     ], { maxMessageBytes: 4096 });
     assert.ok(!lines.some((l) => l.includes('.DS_Store') || l.includes('.gitkeep')));
+  });
+
+  it('contacts, calendar items, tasks and notes: one JSON object per item, as devices will get it', async () => {
+    const d = demoCopy();
+    put(d, 'mailboxes/alice/Contacts/jane.json', JSON.stringify({
+      FileAs: 'Doe, Jane', FirstName: 'Jane', Email1Address: 'jane@example.test', NickName: 'JD', Categories: ['Work', 'VIP'], Body: 'Met in Leeds.',
+    }));
+    put(d, 'mailboxes/alice/Contacts/Suppliers/acme.json', JSON.stringify({ FileAs: 'Acme Ltd', CompanyName: 'Acme Ltd' }));
+    put(d, 'mailboxes/alice/Calendar/standup.json', JSON.stringify({
+      Subject: 'Stand-up', StartTime: '20261201T090000Z', EndTime: '2026-12-01T09:15:00Z', BusyStatus: 1,
+      Attendees: [{ Email: 'bob@contoso.test', Name: 'Bob Berg' }], Recurrence: { Type: 0, Interval: 1 },
+    }));
+    put(d, 'mailboxes/bob/Tasks/expenses.json', JSON.stringify({ Subject: 'File the expenses', Complete: false, Importance: 2 }));
+    put(d, 'mailboxes/bob/Notes/code.json', JSON.stringify({ Subject: 'Door code', Body: '4711' }));
+    const f = await loadFixtures(d);
+    const alice = user(f, 'alice');
+    assert.deepEqual(alice.items.map((i) => [i.folder, i.itemClass, i.summary]), [
+      ['Calendar', 'Calendar', 'Stand-up'], ['Contacts', 'Contacts', 'Doe, Jane'], ['Contacts/Suppliers', 'Contacts', 'Acme Ltd']]);
+    assert.deepEqual(alice.items[0]!.schedule, { start: Date.UTC(2026, 11, 1, 9), end: Date.UTC(2026, 11, 1, 9, 15), busy: 1 });
+    const jane = decodeWbxml(alice.items[1]!.content);
+    assert.deepEqual(jane.children.map((c) => c.tag), ['Contacts:FileAs', 'Contacts:FirstName', 'Contacts:Email1Address', 'Contacts2:NickName', 'Contacts:Categories', 'AirSyncBase:Body']);
+    assert.deepEqual(jane.children[4]!.children.map((c) => [c.tag, c.text]), [['Contacts:Category', 'Work'], ['Contacts:Category', 'VIP']]);
+    const standup = decodeWbxml(alice.items[0]!.content);
+    assert.deepEqual(standup.children.find((c) => c.tag === 'Calendar:Attendees')!.children[0]!.children.map((c) => [c.tag, c.text]),
+      [['Calendar:Email', 'bob@contoso.test'], ['Calendar:Name', 'Bob Berg']]);
+    assert.deepEqual(user(f, 'bob').items.map((i) => [i.itemClass, decodeWbxml(i.content).children.map((c) => `${c.tag}=${c.text ?? '…'}`).join(' ')]), [
+      ['Notes', 'Notes:Subject=Door code AirSyncBase:Body=…'], ['Tasks', 'Tasks:Subject=File the expenses Tasks:Complete=0 Tasks:Importance=2']]);
+    assert.equal(user(f, 'bob').mailbox.length > 0, true, 'mail is still read beside them');
+  });
+
+  it('item files with mistakes are named with the key and line', async () => {
+    const d = demoCopy();
+    put(d, 'mailboxes/alice/Contacts/typo.json', '{\n  "FileAs": "X",\n  "EmailAddress": "x@example.test"\n}');
+    put(d, 'mailboxes/alice/Contacts/syntax.json', '{ "FileAs": "X", }');
+    put(d, 'mailboxes/alice/Contacts/twice.json', '{ "FileAs": "X", "FileAs": "Y" }');
+    put(d, 'mailboxes/alice/Contacts/list.json', '{ "FileAs": ["X"] }');
+    put(d, 'mailboxes/alice/Contacts/mail.eml', 'Subject: x\r\n\r\nbody');
+    put(d, 'mailboxes/alice/Contacts/empty.json', '{}');
+    put(d, 'mailboxes/alice/Calendar/when.json', '{ "Subject": "x", "StartTime": "tomorrow at nine" }');
+    put(d, 'mailboxes/alice/Calendar/array.json', '[]');
+    put(d, 'mailboxes/alice/Inbox/contact.json', '{ "FileAs": "X" }');
+    await problems(d, [
+      /^mailboxes\/alice\/Calendar\/array\.json: the item \(line 1, column 1\): expected a JSON object$/,
+      /^mailboxes\/alice\/Calendar\/when\.json: StartTime \(line 1, column 32\): "tomorrow at nine" is not an EAS date/,
+      /^mailboxes\/alice\/Contacts\/empty\.json: an empty Contacts item$/,
+      /^mailboxes\/alice\/Contacts\/list\.json: FileAs \(line 1, column 13\): FileAs holds one value, not a list$/,
+      /^mailboxes\/alice\/Contacts\/mail\.eml: is not a \.json file \(only \.json items belong in Contacts folders\)$/,
+      /^mailboxes\/alice\/Contacts\/syntax\.json: invalid JSON: .* \(line 1, column \d+\)$/,
+      /^mailboxes\/alice\/Contacts\/twice\.json: "FileAs" is given twice in one object \(line 1, column 18\)$/,
+      /^mailboxes\/alice\/Contacts\/typo\.json: EmailAddress \(line 3, column 19\): "EmailAddress" is not an element of a Contacts item \(Contacts or Contacts2 element names, or Body\)$/,
+      /^mailboxes\/alice\/Inbox\/contact\.json: is not an \.eml file/,
+    ]);
   });
 
   it('header blocks: what passes', () => {
@@ -530,7 +583,7 @@ describe('fixtures: bad fixtures are refused with the file and the problem', () 
 
   it('more messages, bytes or larger files than the limits allow', async () => {
     const d = demoCopy();
-    await problems(d, [/^mailboxes\/[^:]+\.eml: more than 5 messages in the fixture \(limit\)$/], { maxMessages: 5 });
+    await problems(d, [/^mailboxes\/[^:]+\.eml: more than 5 messages and items in the fixture \(limit\)$/], { maxMessages: 5 });
     await problems(d, [/^mailboxes\/[^:]+\.eml: messages add up to more than 2000 bytes \(limit\)$/], { maxTotalMessageBytes: 2000 });
     await problems(d, [/^organisation\.json: is \d+ bytes, more than the limit of 1000$/], { maxJsonBytes: 1000 });
     await problems(d, [/^organisation\.json: users\[0\]\.certificates\[1\]\.pkcs12: "pki\/users\/alice-encryption-history\.p12" is \d+ bytes, more than the limit of 4000 /], { maxPkiFileBytes: 4000 });
