@@ -210,6 +210,8 @@ export class SearchService implements SearchPort {
         if (!byId.has(id)) return { missing: id };
         if (req.deep) subtree(id, folders); else folders.add(id);
       }
+      // Mail search finds mail: contacts, calendar, tasks and notes folders named (or below one named) hold none.
+      for (const id of folders) if (!MAIL_FOLDER_TYPES.has(byId.get(id)!.type)) folders.delete(id);
       return { folders };
     }
     // No folder named: the mail the user keeps, not what was thrown away or filtered as junk.

@@ -22,6 +22,7 @@ const M = ns('Move');
 const G = ns('GetItemEstimate');
 const P = ns('Ping');
 const RR = ns('ResolveRecipients');
+const S = ns('Search');
 
 interface Device { c: EasClient; folders: Map<string, string>; keys: Map<string, string> }
 
@@ -235,6 +236,12 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.equal(childText(fetch, 'ItemOperations:Status'), '1');
     assert.equal(childText(fetch, 'AirSync:Class'), 'Contacts');
     assert.deepEqual(child(fetch, 'ItemOperations:Properties')!.children, [C('FileAs', 'Mover, Max'), C('Email1Address', 'max@example.test')]);
+
+    // Mailbox Search finds mail only, even in the contacts folder named.
+    const found = await d.c.send('Search', S('Search', S('Store', S('Name', 'Mailbox'), S('Query', S('And', A('CollectionId', contacts), S('FreeText', 'Mover'))),
+      S('Options', S('Range', '0-9')))));
+    const store = child(child(found.body, 'Search:Response'), 'Search:Store');
+    assert.deepEqual([childText(store, 'Search:Status'), childText(store, 'Search:Total') ?? '0', childrenOf(store, 'Search:Result').filter((r) => r.children.length > 0).length], ['1', '0', 0]);
 
     const hierarchy = await d.c.send('FolderSync', F('FolderSync', F('SyncKey', '0')));
     const made = await d.c.send('FolderCreate', F('FolderCreate', F('SyncKey', childText(hierarchy.body, 'FolderHierarchy:SyncKey')!),
