@@ -3,6 +3,7 @@
 import type { Principal } from '../../eas/backend.js';
 import type { SendFailure, SubmissionPort, SubmitFailure, SubmitOutcome, SubmitRequest } from '../../eas/ports/submission.js';
 import { classifyMimeDetailed } from '../../smime/classify.js';
+import { PIM_MESSAGE_CLASSES } from '../../eas/pim/items.js';
 import { ComposeError, composeWithOriginal, withThreading, type ComposeKind } from '../mail/reply-forward.js';
 import { SubmissionError, type SubmissionFailure } from '../mailflow.js';
 import { Submissions } from '../store/submissions.js';
@@ -57,6 +58,8 @@ export class SubmissionService implements SubmissionPort {
       if (!source || !stored || !raw || (source.folderId !== undefined && stored.folderId !== source.folderId)) {
         return failed('source-not-found', source ? `item ${source.folderId ?? '?'}:${source.itemId} is not in this mailbox` : 'no source item named');
       }
+      // Only mail is replied to or forwarded: a contact or appointment has no message to quote.
+      if (PIM_MESSAGE_CLASSES.has(stored.messageClass)) return failed('source-not-found', `item ${source.itemId} is not a message`);
       // Appending to a signed or encrypted message would break it: S/MIME is sent as the client made it.
       const smime = classifyMimeDetailed(mime).kind !== 'none';
       if (!req.replaceMime && !smime) {

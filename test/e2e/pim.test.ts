@@ -23,6 +23,7 @@ const G = ns('GetItemEstimate');
 const P = ns('Ping');
 const RR = ns('ResolveRecipients');
 const S = ns('Search');
+const CM = ns('ComposeMail');
 
 interface Device { c: EasClient; folders: Map<string, string>; keys: Map<string, string> }
 
@@ -236,6 +237,13 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.equal(childText(fetch, 'ItemOperations:Status'), '1');
     assert.equal(childText(fetch, 'AirSync:Class'), 'Contacts');
     assert.deepEqual(child(fetch, 'ItemOperations:Properties')!.children, [C('FileAs', 'Mover, Max'), C('Email1Address', 'max@example.test')]);
+
+    // A contact is no message to reply to or forward.
+    for (const cmd of ['SmartForward', 'SmartReply'] as const) {
+      const mime = 'From: alice@contoso.test\r\nTo: bob@contoso.test\r\nSubject: fw\r\n\r\nsee below\r\n';
+      const sent = await d.c.send(cmd, CM(cmd, CM('ClientId', `pim-${cmd}-${counter}`), CM('SaveInSentItems'), CM('Source', CM('FolderId', contacts), CM('ItemId', itemId)), CM('Mime', mime)));
+      assert.equal(childText(sent.body, 'ComposeMail:Status'), '150', cmd);
+    }
 
     // Mailbox Search finds mail only, even in the contacts folder named.
     const found = await d.c.send('Search', S('Search', S('Store', S('Name', 'Mailbox'), S('Query', S('And', A('CollectionId', contacts), S('FreeText', 'Mover'))),
