@@ -10,7 +10,6 @@ import { child, childrenOf, childText, type Content, type WbxmlElement } from '.
 import { ns } from '../../eas/wbxml/ns.js';
 
 const A = ns('AirSync');
-const F = ns('FolderHierarchy');
 const B = ns('AirSyncBase');
 const E = ns('Email');
 const E2 = ns('Email2');
@@ -30,11 +29,7 @@ describe('end to end: 16.x drafts in Sync', function () {
   async function device(user: string, version: string): Promise<Device> {
     const c = new EasClient({ baseUrl: server.baseUrl, user, password: 'demo', deviceId: `DraftDev${++counter}v${version.replace('.', '')}`, version });
     await c.provision();
-    const r = await c.send('FolderSync', F('FolderSync', F('SyncKey', '0')));
-    assert.equal(childText(r.body, 'FolderHierarchy:Status'), '1');
-    const folders = new Map(childrenOf(child(r.body, 'FolderHierarchy:Changes'), 'FolderHierarchy:Add')
-      .map((a) => [childText(a, 'FolderHierarchy:DisplayName')!, childText(a, 'FolderHierarchy:ServerId')!]));
-    return { c, folders, keys: new Map() };
+    return { c, folders: await c.folderIds(), keys: new Map() };
   }
 
   const textBodies = A('Options', B('BodyPreference', B('Type', 1)));

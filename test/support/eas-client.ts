@@ -1,6 +1,6 @@
 // A minimal EAS client for tests: real HTTP requests carrying WBXML, both query forms, Basic auth.
 import { decodeWbxml, encodeWbxml } from '../../eas/wbxml/index.js';
-import { child, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { ns } from '../../eas/wbxml/ns.js';
 import { encodeBase64Query } from '../../eas/http/query.js';
 
@@ -63,6 +63,14 @@ export class EasClient {
     const raw = Buffer.from(await res.arrayBuffer());
     const isWbxml = (res.headers.get('content-type') ?? '').startsWith('application/vnd.ms-sync.wbxml');
     return { status: res.status, headers: res.headers, raw, body: isWbxml && raw.length > 0 ? decodeWbxml(raw) : undefined };
+  }
+
+  /** FolderSync from key 0 (Status 1 or it throws): each folder's ServerId by display name. */
+  async folderIds(): Promise<Map<string, string>> {
+    const r = await this.send('FolderSync', ns('FolderHierarchy')('FolderSync', ns('FolderHierarchy')('SyncKey', '0')));
+    if (childText(r.body, 'FolderHierarchy:Status') !== '1') throw new Error(`FolderSync failed: HTTP ${r.status}, Status ${childText(r.body, 'FolderHierarchy:Status')}`);
+    return new Map(childrenOf(child(r.body, 'FolderHierarchy:Changes'), 'FolderHierarchy:Add')
+      .map((a) => [childText(a, 'FolderHierarchy:DisplayName')!, childText(a, 'FolderHierarchy:ServerId')!]));
   }
 
   /** Both Provision phases; keeps the permanent policy key. */
