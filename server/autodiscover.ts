@@ -1,4 +1,5 @@
-// Autodiscover (POX): tells a client which URL serves ActiveSync for an address.
+// Autodiscover, the POX form (signed in) and the v2 JSON form (anonymous): tells a client which URL
+// serves ActiveSync for an address.
 import type Koa from 'koa';
 import { BodyTooLarge, readBody, type HttpAppOptions } from './http.js';
 
@@ -56,4 +57,50 @@ export async function autodiscover(ctx: Koa.Context, opts: HttpAppOptions): Prom
   </Response>
 </Autodiscover>
 `;
+}
+
+/** What Autodiscover v2 hands out, by its Protocol parameter (lower case). */
+const JSON_PROTOCOLS: Readonly<Record<string, { name: string; path: string }>> = {
+  activesync: { name: 'ActiveSync', path: '/Microsoft-Server-ActiveSync' },
+  autodiscoverv1: { name: 'AutodiscoverV1', path: '/autodiscover/autodiscover.xml' },
+};
+
+/**
+ * Autodiscover v2, as Exchange Online offers it to modern clients: GET
+ * /autodiscover/autodiscover.json?Email=<address>&Protocol=ActiveSync, or
+ * /autodiscover/autodiscover.json/v1.0/<address>?Protocol=ActiveSync, answered without sign-in with
+ * the URL of the service for that protocol. It tells only what the domain's DNS would: whether a
+ * user exists is not revealed, only whether the domain is served here.
+ */
+export function autodiscoverJson(ctx: Koa.Context, domain: string): void {
+  const refuse = (status: number, code: string, message: string): void => {
+    ctx.status = status;
+    ctx.body = { ErrorCode: code, ErrorMessage: message };
+  };
+  if (ctx.method !== 'GET') {
+    ctx.set('Allow', 'GET');
+    return refuse(405, 'MethodNotAllowed', 'Autodiscover v2 answers GET');
+  }
+  const inPath = /^\/autodiscover\/autodiscover\.json\/v1\.0\/([^/]+)$/i.exec(ctx.path)?.[1];
+  const email = (inPath !== undefined ? safeDecode(inPath) : ctx.query.Email ?? ctx.query.email);
+  const protocol = ctx.query.Protocol ?? ctx.query.protocol;
+  if (typeof email !== 'string' || email.length > 320 || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+    return refuse(400, 'InvalidEmailAddress', 'Email must be one e-mail address');
+  }
+  const served = JSON_PROTOCOLS[typeof protocol === 'string' ? protocol.toLowerCase() : ''];
+  if (!served) {
+    return refuse(400, 'InvalidProtocol', `The given protocol value is invalid. Supported values are '${Object.values(JSON_PROTOCOLS).map((p) => p.name).join(',')}'`);
+  }
+  if (email.slice(email.lastIndexOf('@') + 1).toLowerCase() !== domain) {
+    return refuse(404, 'NotFound', `${email.slice(email.lastIndexOf('@') + 1)} is not a domain of this organisation`);
+  }
+  ctx.body = { Protocol: served.name, Url: `${ctx.protocol}://${ctx.host}${served.path}` };
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }

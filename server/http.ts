@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { IncomingMessage } from 'node:http';
 import { createEasHandler, type EasHandlerOptions } from '../eas/http/handler.js';
 import type { EasBackend } from '../eas/backend.js';
-import { autodiscover } from './autodiscover.js';
+import { autodiscover, autodiscoverJson } from './autodiscover.js';
 import { adminApi } from './admin.js';
 import type { Store } from './store/index.js';
 import type { Logger } from './log.js';
@@ -92,6 +92,10 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
     }
     if (pathLower === '/autodiscover/autodiscover.xml') {
       await autodiscover(ctx, opts);
+      return;
+    }
+    if (pathLower === '/autodiscover/autodiscover.json' || pathLower.startsWith('/autodiscover/autodiscover.json/v1.0/')) {
+      autodiscoverJson(ctx, opts.store.domain());
       return;
     }
     if (pathLower === '/admin' || pathLower.startsWith('/admin/')) {

@@ -104,6 +104,35 @@ describe('end to end: HTTPS', function () {
     assert.match(await plain.text(), new RegExp(`<Url>http://127\\.0\\.0\\.1:${server.httpPort}/Microsoft-Server-ActiveSync</Url>`));
   });
 
+  it('Autodiscover v2 (JSON, anonymous) names the service for ActiveSync and AutodiscoverV1; mistakes get 400/404/405', async () => {
+    const get = async (pathAndQuery: string, method = 'GET'): Promise<{ status: number; json: Record<string, string> }> => {
+      const r = await request(server.httpsPort!, ca, method, pathAndQuery);
+      return { status: r.status, json: r.body.length > 0 ? JSON.parse(r.body.toString('utf8')) as Record<string, string> : {} };
+    };
+    const base = `https://127.0.0.1:${server.httpsPort}`;
+    assert.deepEqual(await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=ActiveSync'),
+      { status: 200, json: { Protocol: 'ActiveSync', Url: `${base}/Microsoft-Server-ActiveSync` } });
+    assert.deepEqual(await get('/autodiscover/autodiscover.json/v1.0/alice@contoso.test?Protocol=activesync'),
+      { status: 200, json: { Protocol: 'ActiveSync', Url: `${base}/Microsoft-Server-ActiveSync` } });
+    assert.deepEqual(await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=AutodiscoverV1'),
+      { status: 200, json: { Protocol: 'AutodiscoverV1', Url: `${base}/autodiscover/autodiscover.xml` } });
+    // Anyone at the domain gets the same answer: it does not tell who has a mailbox.
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=nobody%40contoso.test&Protocol=ActiveSync')).status, 200);
+    const plain = await fetch(`${server.baseUrl}/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=ActiveSync`);
+    assert.deepEqual(await plain.json(), { Protocol: 'ActiveSync', Url: `http://127.0.0.1:${server.httpPort}/Microsoft-Server-ActiveSync` });
+
+    const bad = await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=Ews');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.ErrorCode, 'InvalidProtocol');
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test')).json.ErrorCode, 'InvalidProtocol');
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=not-an-address&Protocol=ActiveSync')).json.ErrorCode, 'InvalidEmailAddress');
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=a%40x.test&Email=b%40x.test&Protocol=ActiveSync')).status, 400);
+    assert.equal((await get('/autodiscover/autodiscover.json/v1.0/%E0%A4%A?Protocol=ActiveSync')).status, 400);
+    assert.deepEqual(await get('/autodiscover/autodiscover.json?Email=erin%40fabrikam.test&Protocol=ActiveSync'),
+      { status: 404, json: { ErrorCode: 'NotFound', ErrorMessage: 'fabrikam.test is not a domain of this organisation' } });
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=ActiveSync', 'POST')).status, 405);
+  });
+
   it('a client that does not trust the certificate does not get through, and the server carries on', async () => {
     const rogue = fs.readFileSync(path.join(path.dirname(pki.caPem), 'rogue-ca.pem'), 'utf8');
     await assert.rejects(request(server.httpsPort!, rogue, 'OPTIONS', '/Microsoft-Server-ActiveSync'), /self-signed|unable to verify|certificate/i);

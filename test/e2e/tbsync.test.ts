@@ -246,6 +246,11 @@ describe('Thunderbird TbSync (EAS-4-TbSync) as the client', function () {
       assert.ok(client.exchanges.length > 10);
       for (const e of client.exchanges) assert.match(e.url, new RegExp(`^https://127\\.0\\.0\\.1:${server.httpsPort}/`));
 
+      // Its Autodiscover v2 request (the one it makes for Office 365 accounts) finds the same server.
+      const v2 = await client.eas.network.getServerConnectionViaAutodiscoverV2JsonRequest('TbSync alice', 'alice@contoso.test',
+        `https://127.0.0.1:${server.httpsPort}/autodiscover/autodiscover.json?Email=${encodeURIComponent('alice@contoso.test')}&Protocol=ActiveSync`, 30_000);
+      assert.deepEqual({ error: v2.error, server: v2.server }, { error: '', server: `127.0.0.1:${server.httpsPort}` });
+
       const wrong = loadTbSync(dir!, { ca });
       const refused = await wrong.eas.network.getServerConnectionViaAutodiscoverRequest('POST', { accountname: 'TbSync alice', url, user: 'alice@contoso.test' }, 'not-her-password', 30_000);
       assert.equal(refused.error, 401, 'TbSync reports the 401 (and would ask for the password)');

@@ -207,6 +207,7 @@ export interface TbSyncEas {
     getSearchResults(a: AccountData, query: string): Promise<string | undefined>;
     getServerConnectionViaAutodiscoverRequest(method: string, connection: { accountname: string; url: string; user: string }, password: string, maxtimeout: number): Promise<{ url: string; error: unknown; server: string; user: string }>;
     stripAutodiscoverUrl(url: string): string;
+    getServerConnectionViaAutodiscoverV2JsonRequest(accountname: string, user: string, url: string, maxtimeout: number): Promise<{ url: string; error: unknown; server: string }>;
     getDataFromResponse(wbxml: string, allowEmpty?: boolean): Record<string, unknown> | null;
     sendRequest(wbxml: string, command: string, s: SyncData, allowSoftFail?: boolean): Promise<string>;
   };
