@@ -1,5 +1,5 @@
-// Isolation: with her own credentials, bob names alice's folders, items, attachments, LongIds, device
-// and sync keys in every EAS command, calls the admin API without a token, with a wrong one and with
+// Isolation: with her own credentials, bob names alice's folders, items (mail and a contact),
+// attachments, LongIds, device and sync keys in every EAS command, calls the admin API without a token, with a wrong one and with
 // EAS credentials, and asks Autodiscover for alice. Nothing of alice's mail, keys, devices or trace
 // reaches her and nothing of alice's changes; every answer is a refusal or bob's own data. The
 // server runs with --trace and unique passwords, so its log can be searched for leaks too.
@@ -87,6 +87,7 @@ describe('reliability: isolation between users', function () {
   let aliceFileRef: string;
   let aliceKey: string;
   let aliceOwnFolder: string;
+  let aliceContact: string;
   /** Everything bob's requests brought back, searched at the end. */
   const seenByBob: Array<{ what: string; raw: Buffer }> = [];
 
@@ -120,6 +121,13 @@ describe('reliability: isolation between users', function () {
     aliceItem = childText(add, 'AirSync:ServerId')!;
     aliceFileRef = childText(child(child(child(add, 'AirSync:ApplicationData'), 'AirSyncBase:Attachments'), 'AirSyncBase:Attachment'), 'AirSyncBase:FileReference')!;
     assert.ok(aliceItem && aliceFileRef, 'alice has a message with an attachment');
+    // And a contact, its name carrying the marker too.
+    const contacts = aliceFolders.byName.get('Contacts')!;
+    const c0 = await alice.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', contacts)))));
+    const c1 = await alice.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', childText(collection(c0), 'AirSync:SyncKey')!), A('CollectionId', contacts),
+      A('Commands', A('Add', A('ClientId', 'iso-1'), A('ApplicationData', ns('Contacts')('FileAs', `${MARKER} contact`), ns('Contacts')('Email1Address', 'private@example.test'))))))));
+    aliceContact = childText(child(child(collection(c1), 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:ServerId')!;
+    assert.ok(aliceContact, 'alice has a contact');
     const made = await alice.send('FolderCreate', F('FolderCreate', F('SyncKey', aliceFolders.key), F('ParentId', '0'), F('DisplayName', `${MARKER} folder`), F('Type', 12)));
     aliceOwnFolder = childText(made.body, 'FolderHierarchy:ServerId')!;
     aliceFolders.key = childText(made.body, 'FolderHierarchy:SyncKey')!;
@@ -216,6 +224,45 @@ describe('reliability: isolation between users', function () {
     assert.ok(aliceView.byName.has(`${MARKER} folder`));
     const bobSent = await adminMessages(server.baseUrl, TOKEN, 'bob@contoso.test', 'Sent Items');
     assert.equal(bobSent.filter((m) => m.subject.includes(MARKER)).length, 0);
+  });
+
+  it('alice\'s contacts: bob cannot sync her folder, nor change, delete, fetch, move or forward her contact', async () => {
+    const aContacts = aliceFolders.byName.get('Contacts')!;
+    const bContacts = bobFolders.byName.get('Contacts')!;
+    const s0 = await asBob('Sync of alice\'s Contacts', 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', aContacts)))));
+    assert.notEqual(childText(collection(s0), 'AirSync:Status') ?? childText(s0.body, 'AirSync:Status'), '1');
+    const b0 = await asBob('Sync 0 of bob\'s Contacts', 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', bContacts)))));
+    let bKey = childText(collection(b0), 'AirSync:SyncKey')!;
+    for (const cmd of [
+      A('Change', A('ServerId', aliceContact), A('ApplicationData', ns('Contacts')('FileAs', 'taken'))),
+      A('Delete', A('ServerId', aliceContact)),
+      A('Fetch', A('ServerId', aliceContact)),
+    ]) {
+      const r = await asBob(`Sync ${cmd.tag} of alice's contact`, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', bKey), A('CollectionId', bContacts), A('GetChanges'), A('Commands', cmd)))));
+      const col = collection(r);
+      if (childText(col, 'AirSync:SyncKey')) bKey = childText(col, 'AirSync:SyncKey')!;
+      assert.equal(childText(child(child(col, 'AirSync:Responses'), cmd.tag), 'AirSync:Status'), '8', `${cmd.tag} of alice's contact`);
+    }
+    for (const [what, fetch] of [
+      ['ServerId', IO('Fetch', IO('Store', 'Mailbox'), A('CollectionId', aContacts), A('ServerId', aliceContact))],
+      ['LongId', IO('Fetch', IO('Store', 'Mailbox'), S('LongId', aliceContact))],
+    ] as const) {
+      const r = await asBob(`ItemOperations Fetch of alice's contact by ${what}`, 'ItemOperations', IO('ItemOperations', fetch));
+      assert.notEqual(childText(child(child(r.body, 'ItemOperations:Response'), 'ItemOperations:Fetch'), 'ItemOperations:Status'), '1', what);
+    }
+    const mv = await asBob('MoveItems of alice\'s contact', 'MoveItems', M('MoveItems', M('Move', M('SrcMsgId', aliceContact), M('SrcFldId', aContacts), M('DstFldId', bContacts))));
+    assert.notEqual(childText(child(mv.body, 'Move:Response'), 'Move:Status'), '3');
+    const mime = 'From: bob@contoso.test\r\nTo: bob@contoso.test\r\nSubject: fw\r\n\r\nsee below\r\n';
+    const fw = await asBob('SmartForward of alice\'s contact', 'SmartForward', C('SmartForward', C('ClientId', crypto.randomUUID()), C('Source', C('FolderId', aContacts), C('ItemId', aliceContact)), C('SaveInSentItems'), C('Mime', mime)));
+    assert.notEqual(childText(fw.body, 'ComposeMail:Status') ?? '1', '1');
+
+    // alice's contact is as she left it.
+    const other = new EasClient({ ...alice.opts, deviceId: 'AliceTablet' });
+    await other.provision();
+    const o0 = await other.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', aContacts)))));
+    const o1 = await other.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', childText(collection(o0), 'AirSync:SyncKey')!), A('CollectionId', aContacts), A('GetChanges')))));
+    const adds = childrenOf(child(collection(o1), 'AirSync:Commands'), 'AirSync:Add');
+    assert.deepEqual(adds.map((a) => [childText(a, 'AirSync:ServerId'), childText(child(a, 'AirSync:ApplicationData'), 'Contacts:FileAs')]), [[aliceContact, `${MARKER} contact`]]);
   });
 
   it('another user\'s device id, sync key and User= parameter lead to bob\'s own data only', async () => {
