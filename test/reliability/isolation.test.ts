@@ -1,8 +1,9 @@
 // Isolation: with his own credentials, bob names alice's folders, items (mail and a contact),
 // attachments, LongIds, device and sync keys in every EAS command, calls the admin API without a
-// token, with a wrong one and with EAS credentials, and asks Autodiscover for alice. Nothing of alice's mail, keys, devices or trace
-// reaches her and nothing of alice's changes; every answer is a refusal or bob's own data. The
-// server runs with --trace and unique passwords, so its log can be searched for leaks too.
+// token, with a wrong one and with EAS credentials, and asks Autodiscover for alice. Nothing of
+// alice's mail, keys, devices or trace reaches him, and nothing of hers changes; every answer is a
+// refusal or bob's own data. The server runs with --trace and unique passwords, so its log can be
+// searched for leaks too.
 import { strict as assert } from 'node:assert';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
