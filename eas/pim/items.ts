@@ -1,7 +1,8 @@
 // Contacts, calendar items, tasks and notes as Sync carries them. The server keeps each item as the
 // device described it (its ApplicationData, re-encoded) and hands it to every other device of the
 // user as it is: no conversion to a mail-store model, so what a client sends is what clients get.
-// A Change replaces the whole item, as MS-ASCMD has clients send every property of a changed item.
+// A Change replaces the item, as MS-ASCMD has clients send every property of a changed item, but
+// for the elements the device does not manage (ghosted: eas/commands/sync-pim.ts).
 import { decodeWbxml, encodeWbxml } from '../wbxml/index.js';
 import { childText, type WbxmlElement } from '../wbxml/tree.js';
 
