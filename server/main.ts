@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     }
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') {
-      process.stderr.write(`easmime: ${err.message}: another process uses the port (choose others with --http-port / --smtp-port)\n`);
+      process.stderr.write(`easmime: ${err.message}: another process uses the port (choose others with --http-port / --https-port / --smtp-port)\n`);
       return 1;
     }
     process.stderr.write(`easmime: start-up failed: ${err.stack ?? String(e)}\n`);
