@@ -7,6 +7,7 @@
 // (@xmldom/xmldom), and in-memory account, folder and password stores in TbSync's shapes.
 // Nothing of the client's logic is replaced. The package is fetched by
 // test/support/fetch-eas4tbsync.sh (downloaded, not installed: it would pull in Thunderbird).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -314,7 +315,8 @@ export function loadTbSync(dir: string, opts: { ca?: string } = {}): TbSyncClien
     reported,
     newAccount(user, password, host, secure = false) {
       const account = new AccountData({
-        policykey: '0', foldersynckey: '0', deviceId: `MZTB${'0123456789abcdef'.repeat(2).slice(0, 28)}`, asversionselected: 'auto', asversion: '',
+        // A new device per account, as TbSync makes one (MZTB and 28 hex digits).
+        policykey: '0', foldersynckey: '0', deviceId: `MZTB${crypto.randomBytes(14).toString('hex')}`, asversionselected: 'auto', asversion: '',
         host, user, servertype: 'custom', seperator: '10', https: secure, provision: false, displayoverride: false, lastEasOptionsUpdate: '0',
         allowedEasVersions: '', allowedEasCommands: '', useragent: prefs['clientID.useragent'], devicetype: prefs['clientID.type'], synclimit: '7',
         accountname: `TbSync ${user}`,
