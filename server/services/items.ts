@@ -92,7 +92,8 @@ export class ItemsService implements ItemsPort {
     if (messages.length === 0) return { kind: 'not-found' };
     const skip = new Set<number>();
     for (const f of this.mailbox.folders(p.userId)) {
-      if (CONVERSATION_MOVE_SKIPS.has(f.type) || (f.type === FolderType.DeletedItems && f.id !== to.id)) skip.add(f.id);
+      // Contacts, calendar, tasks and notes folders hold no conversations (their items' ids are empty).
+      if (CONVERSATION_MOVE_SKIPS.has(f.type) || !MAIL_FOLDER_TYPES.has(f.type) || (f.type === FolderType.DeletedItems && f.id !== to.id)) skip.add(f.id);
     }
     const touched = new Set<number>();
     let count = 0;
