@@ -133,7 +133,7 @@ describe('Thunderbird TbSync (EAS-4-TbSync) as the client', function () {
       });
     }
 
-    it('our responses use nothing its decoder gives up on: OPAQUE only in tags it never asks for', () => {
+    it('its decoder gives up on OPAQUE, which we write only in the MS-ASWBXML binary tags (none of them in what it asks for)', () => {
       // convert2xml returns false on OPAQUE, string-table references, entities and extensions; of
       // those, our encoder writes only OPAQUE, and only for the MS-ASWBXML binary tags.
       const w = tb.eas.wbxmltools;
