@@ -64,7 +64,7 @@ export class DraftsService implements DraftsPort {
       const folderId = this.draftsFolder(p);
       if (folderId === undefined) return { kind: 'not-found' };
       if (opts.replayKey !== undefined) {
-        const seen = this.mailbox.draftAdd(p.userId, opts.replayKey);
+        const seen = this.mailbox.clientAdd(p.userId, opts.replayKey);
         if (seen !== undefined) {
           const r = JSON.parse(seen) as Remembered;
           // Already saved (and maybe sent and gone): the same answer again; the device's next Sync shows what became of it.
@@ -76,7 +76,7 @@ export class DraftsService implements DraftsPort {
       if ('kind' in applied) return applied;
       const stored = await this.store(p, state, { folderId });
       if ('kind' in stored) return stored;
-      if (opts.replayKey !== undefined) this.mailbox.rememberDraftAdd(p.userId, opts.replayKey, JSON.stringify({ itemId: stored.itemId, added: applied.added } satisfies Remembered));
+      if (opts.replayKey !== undefined) this.mailbox.rememberClientAdd(p.userId, opts.replayKey, JSON.stringify({ itemId: stored.itemId, added: applied.added } satisfies Remembered));
       return this.finish(p, state, { itemId: stored.itemId, folderId, modseq: stored.modseq, added: applied.added }, opts.send);
     });
   }

@@ -8,7 +8,7 @@ import type { ServiceDeps } from './deps.js';
 /** Journal folders hold nothing a device can sync. */
 const JOURNAL_TYPES: ReadonlySet<number> = new Set([11, 16]);
 
-/** The remembered-Add key space shared with drafts (Mailbox.rememberDraftAdd): kept apart by a prefix. */
+/** Remembered Adds are shared with drafts (Mailbox.rememberClientAdd): kept apart by a prefix. */
 const REPLAY_PREFIX = 'pim:';
 
 export class PimService implements PimPort {
@@ -20,7 +20,7 @@ export class PimService implements PimPort {
     const folder = this.mailbox.folder(p.userId, folderId);
     if (!folder || MAIL_FOLDER_TYPES.has(folder.type) || JOURNAL_TYPES.has(folder.type)) return undefined;
     const key = REPLAY_PREFIX + replayKey;
-    const seen = this.mailbox.draftAdd(p.userId, key);
+    const seen = this.mailbox.clientAdd(p.userId, key);
     if (seen !== undefined) {
       const id = Number(seen);
       const modseq = this.mailbox.modseqOf(p.userId, id);
@@ -29,7 +29,7 @@ export class PimService implements PimPort {
     }
     const stored = this.deps.store.db.transaction(() => {
       const added = this.mailbox.addItem(p.userId, folderId, item);
-      this.mailbox.rememberDraftAdd(p.userId, key, String(added.id));
+      this.mailbox.rememberClientAdd(p.userId, key, String(added.id));
       return added;
     })();
     this.deps.events.changed([folderId]);

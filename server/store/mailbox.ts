@@ -204,11 +204,12 @@ function toMessage(r: MessageRow): StoredMessage {
 
 const CONVERSATION_RULE = 'conversation-move:';
 export const MAX_CONVERSATION_RULES = 1000;
-const DRAFT_ADD = 'draft-add:';
+/** Remembered client Adds (drafts, and with a "pim:" key contacts and the like); the name predates the latter. */
+const CLIENT_ADD = 'draft-add:';
 const SUPPORTED = 'supported:';
 /** Most elements a device can name as managed (Sync Supported) in one folder. */
 const MAX_SUPPORTED = 300;
-export const MAX_DRAFT_ADDS = 200;
+export const MAX_CLIENT_ADDS = 200;
 
 interface FolderRow { id: number; user_id: number; parent_id: number; name: string; type: number }
 const toFolder = (r: FolderRow): Folder => ({ id: r.id, userId: r.user_id, parentId: r.parent_id, name: r.name, type: r.type });
@@ -504,19 +505,19 @@ export class Mailbox {
   }
 
   /**
-   * Remembers what a device's draft Add (by device and ClientId) became, so that the same Add sent
-   * again after a lost response is answered with the same item instead of a second draft. A user's
-   * newest MAX_DRAFT_ADDS are kept.
+   * Remembers what a device's Sync Add (by device and ClientId) became, so that the same Add sent
+   * again after a lost response is answered with the same item instead of a second one. A user's
+   * newest MAX_CLIENT_ADDS are kept.
    */
-  rememberDraftAdd(userId: number, key: string, value: string): void {
+  rememberClientAdd(userId: number, key: string, value: string): void {
     this.db.transaction(() => {
       this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
           ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`)
-        .run(userId, DRAFT_ADD + key, JSON.stringify({ value, seq: nextModseq(this.db) }));
-      const rows = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${DRAFT_ADD}%`) as Array<{ name: string; value: string }>;
-      if (rows.length <= MAX_DRAFT_ADDS) return;
+        .run(userId, CLIENT_ADD + key, JSON.stringify({ value, seq: nextModseq(this.db) }));
+      const rows = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${CLIENT_ADD}%`) as Array<{ name: string; value: string }>;
+      if (rows.length <= MAX_CLIENT_ADDS) return;
       const byAge = rows.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
-      for (const r of byAge.slice(0, rows.length - MAX_DRAFT_ADDS)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
+      for (const r of byAge.slice(0, rows.length - MAX_CLIENT_ADDS)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
     })();
   }
 
@@ -539,9 +540,9 @@ export class Mailbox {
     return r === undefined ? undefined : (JSON.parse(r.value) as string[]);
   }
 
-  /** What rememberDraftAdd stored under the key, if it is still kept. */
-  draftAdd(userId: number, key: string): string | undefined {
-    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, DRAFT_ADD + key) as { value: string } | undefined;
+  /** What rememberClientAdd stored under the key, if it is still kept. */
+  clientAdd(userId: number, key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, CLIENT_ADD + key) as { value: string } | undefined;
     return r === undefined ? undefined : (JSON.parse(r.value) as { value: string }).value;
   }
 
