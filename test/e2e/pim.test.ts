@@ -2,10 +2,12 @@
 // deletes reaches the user's other devices exactly as it was sent, never another user's; Fetch,
 // ItemOperations, GetItemEstimate, MoveItems and Ping treat them as items of their folders.
 import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
 import { EasClient } from '../support/eas-client.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { writeOrgFixture } from '../support/org-fixture.js';
-import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { child, childrenOf, childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { allTags, isLegacyTag } from '../../eas/wbxml/codepages.js';
 import { ns } from '../../eas/wbxml/ns.js';
 
 const A = ns('AirSync');
@@ -353,5 +355,62 @@ describe('end to end: contacts and calendar items from a fixture', function () {
     const res = await ben.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'ann@example.test'),
       RR('Options', RR('Availability', RR('StartTime', '2030-03-04T09:00:00.000Z'), RR('EndTime', '2030-03-04T12:00:00.000Z')))));
     assert.equal(childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy'), '003300');
+  });
+});
+
+describe('end to end: contacts of any shape round-trip, and ghosting merges as specified (property)', function () {
+  this.timeout(180_000);
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  // Every leaf element of the Contacts and Contacts2 pages (containers and legacy rows aside).
+  const CONTAINERS = new Set(['Contacts:Categories', 'Contacts:Children', 'Contacts:Category', 'Contacts:Child']);
+  const LEAVES = allTags().filter((t) => (t.startsWith('Contacts:') || t.startsWith('Contacts2:')) && !isLegacyTag(t) && !CONTAINERS.has(t));
+  const text = fc.string({ unit: fc.constantFrom(...'abcXYZ019 :-_.,@<>&"\'\n'.split(''), 'é', 'ß', '€', '中', '😀'), minLength: 1, maxLength: 20 });
+  const contact = fc.uniqueArray(fc.constantFrom(...LEAVES), { minLength: 1, maxLength: 12 })
+    .chain((tags) => fc.tuple(...tags.map((t) => text.map((v) => x(t, v)))));
+
+  it('what one device adds and changes, another receives exactly; a Change keeps exactly the stored elements off the Supported list and not sent', async () => {
+    let n = 0;
+    const open = async (supported?: string[]): Promise<{ c: EasClient; contacts: string; key: string }> => {
+      const c = new EasClient({ baseUrl: server.baseUrl, user: 'alice@contoso.test', password: 'demo', deviceId: `PimProp${++n}`, version: '14.1' });
+      await c.provision();
+      const contacts = (await c.folderIds()).get('Contacts')!;
+      const r = await c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', contacts),
+        supported && A('Supported', supported.map((t) => x(t)))))));
+      return { c, contacts, key: childText(child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')! };
+    };
+    const step = async (d: { c: EasClient; contacts: string; key: string }, commands: WbxmlElement[] = []): Promise<WbxmlElement> => {
+      const r = await d.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', d.key), A('CollectionId', d.contacts), A('GetChanges'), A('WindowSize', 100),
+        commands.length > 0 && A('Commands', commands)))));
+      const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection')!;
+      d.key = childText(col, 'AirSync:SyncKey')!;
+      return col;
+    };
+    const writer = await open();
+    const reader = await open();
+    await fc.assert(fc.asyncProperty(contact, contact, fc.uniqueArray(fc.constantFrom(...LEAVES), { maxLength: 8 }), async (first, second, managed) => {
+      const editor = await open(managed);
+      const added = await step(writer, [A('Add', A('ClientId', `p${++n}`), A('ApplicationData', first))]);
+      const id = childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:ServerId')!;
+      const got = await step(reader);
+      const adds = childrenOf(child(got, 'AirSync:Commands'), 'AirSync:Add');
+      assert.deepEqual(adds.map((a) => childText(a, 'AirSync:ServerId')), [id]);
+      assert.deepEqual(child(adds[0], 'AirSync:ApplicationData')!.children, first);
+
+      await step(editor); // the editor learns of the contact
+      await step(editor, [A('Change', A('ServerId', id), A('ApplicationData', second))]);
+      const sent = new Set(second.map((e) => e.tag));
+      const kept = first.filter((e) => !(managed as string[]).includes(e.tag) && !sent.has(e.tag));
+      const changed = childrenOf(child(await step(reader), 'AirSync:Commands'), 'AirSync:Change');
+      assert.deepEqual(changed.map((c) => child(c, 'AirSync:ApplicationData')!.children), [[...second, ...kept]]);
+      await step(writer, [A('Delete', A('ServerId', id))]);
+      assert.deepEqual(childrenOf(child(await step(reader), 'AirSync:Commands'), 'AirSync:Delete').map((d) => childText(d, 'AirSync:ServerId')), [id]);
+    }), { seed: 20261129, numRuns: 25 });
   });
 });
