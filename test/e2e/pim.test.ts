@@ -2,10 +2,13 @@
 // deletes reaches the user's other devices exactly as it was sent, never another user's; Fetch,
 // ItemOperations, GetItemEstimate, MoveItems and Ping treat them as items of their folders.
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { EasClient } from '../support/eas-client.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { writeOrgFixture } from '../support/org-fixture.js';
+import { adminMessages, writeOrgFixture } from '../support/org-fixture.js';
+import { decodeWbxml } from '../../eas/wbxml/index.js';
 import { child, childrenOf, childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { allTags, isLegacyTag } from '../../eas/wbxml/codepages.js';
 import { ns } from '../../eas/wbxml/ns.js';
@@ -355,6 +358,18 @@ describe('end to end: contacts and calendar items from a fixture', function () {
     const res = await ben.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'ann@example.test'),
       RR('Options', RR('Availability', RR('StartTime', '2030-03-04T09:00:00.000Z'), RR('EndTime', '2030-03-04T12:00:00.000Z')))));
     assert.equal(childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy'), '003300');
+  });
+
+  it('the admin API lists the items of a folder and serves each as the WBXML devices receive', async () => {
+    const token = fs.readFileSync(path.join(server.data, 'admin.token'), 'utf8').trim();
+    const listed = await adminMessages(server.baseUrl, token, 'ann@example.test', 'Contacts');
+    assert.deepEqual(listed.map((m) => [m.subject, m.messageClass]), [['Doe, Jane', 'IPM.Contact']]);
+    const raw = await fetch(`${server.baseUrl}/admin/users/ann%40example.test/messages/${listed[0]!.id}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(raw.headers.get('content-type'), 'application/vnd.ms-sync.wbxml');
+    assert.equal(childText(decodeWbxml(Buffer.from(await raw.arrayBuffer())), 'Contacts:FileAs'), 'Doe, Jane');
+    const mail = (await adminMessages(server.baseUrl, token, 'ann@example.test', 'Inbox'))[0]!;
+    const eml = await fetch(`${server.baseUrl}/admin/users/ann%40example.test/messages/${mail.id}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.match(eml.headers.get('content-type') ?? '', /^message\/rfc822/);
   });
 });
 
