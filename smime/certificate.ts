@@ -6,6 +6,7 @@
 
 import crypto from 'node:crypto';
 import {
+  bytesView,
   bitString,
   bool,
   bytes,
@@ -270,7 +271,7 @@ export function certificatesFrom(input: Uint8Array | string): Buffer[] {
 }
 
 export function looksLikePem(input: Uint8Array): boolean {
-  const head = Buffer.from(input.buffer, input.byteOffset, Math.min(input.length, 4096)).toString('latin1');
+  const head = bytesView(input, 0, Math.min(input.length, 4096)).toString('latin1');
   return head.includes('-----BEGIN ');
 }
 

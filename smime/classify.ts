@@ -15,6 +15,7 @@ import {
   splitMultipart,
   type HeaderField,
 } from './mime-split.js';
+import { bytesView } from './der.js';
 
 export type SmimeKind =
   | 'clear-signed'
@@ -137,7 +138,7 @@ function decideMultipartSigned(params: Map<string, string>, body: Uint8Array): S
   if (!sigPart) return { ...NONE, malformed: 'multipart/signed without protocol or signature part' };
   const hb = findHeaderEnd(body.subarray(sigPart.start, sigPart.end), 64 * 1024);
   if (!hb) return NONE;
-  const partFields = parseHeaderFields(Buffer.from(body.buffer, body.byteOffset + sigPart.start, hb.headerEnd).toString('latin1')).fields;
+  const partFields = parseHeaderFields(bytesView(body, sigPart.start, hb.headerEnd).toString('latin1')).fields;
   const partType = parseStructuredValue(firstHeader(partFields, 'content-type') ?? '');
   const partName = partType.params.get('name') ?? '';
   if (SIGNATURE_TYPES.has(partType.value) || (partType.value === 'application/octet-stream' && /\.p7s$/i.test(partName.trim()))) {

@@ -137,12 +137,22 @@ export function readRoot(buf: Uint8Array): DerNode {
   return node;
 }
 
+/**
+ * `length` bytes of `buf` from `start` as a Buffer over the same memory (no copy): what pkijs,
+ * asn1js and the DER reader hand around as plain Uint8Arrays, read with Buffer's methods.
+ * The whole of a Buffer is the Buffer itself.
+ */
+export function bytesView(buf: Uint8Array, start = 0, length = buf.length - start): Buffer {
+  if (start === 0 && length === buf.length && Buffer.isBuffer(buf)) return buf;
+  return Buffer.from(buf.buffer, buf.byteOffset + start, length);
+}
+
 export function bytes(buf: Uint8Array, node: DerNode): Buffer {
-  return Buffer.from(buf.buffer, buf.byteOffset + node.start, node.end - node.start);
+  return bytesView(buf, node.start, node.end - node.start);
 }
 
 export function content(buf: Uint8Array, node: DerNode): Buffer {
-  return Buffer.from(buf.buffer, buf.byteOffset + node.contentStart, node.contentEnd - node.contentStart);
+  return bytesView(buf, node.contentStart, node.contentEnd - node.contentStart);
 }
 
 /** Decoded OIDs by a hash of their encoding; each hit is confirmed byte for byte. */
@@ -211,7 +221,7 @@ export function integerHex(buf: Uint8Array, node: DerNode): string {
 /** Bytes `start` to `end` as text, without a new Buffer view when `buf` already is a Buffer. */
 export function textOf(buf: Uint8Array, encoding: 'hex' | 'latin1', start: number, end: number): string {
   if (Buffer.isBuffer(buf)) return buf.toString(encoding, start, end);
-  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString(encoding);
+  return bytesView(buf, start, end - start).toString(encoding);
 }
 
 /** Small non-negative INTEGER (versions, path lengths, salt lengths). */
@@ -250,7 +260,7 @@ export function bitString(buf: Uint8Array, node: DerNode): { unused: number; byt
   if (node.contentEnd <= node.contentStart) throw new DerError('empty BIT STRING');
   const unused = buf[node.contentStart]!;
   if (unused > 7) throw new DerError('bad BIT STRING');
-  return { unused, bytes: Buffer.from(buf.buffer, buf.byteOffset + node.contentStart + 1, node.contentEnd - node.contentStart - 1) };
+  return { unused, bytes: bytesView(buf, node.contentStart + 1, node.contentEnd - node.contentStart - 1) };
 }
 
 /** Bits of a BIT STRING as a number, bit 0 being the most significant bit of the first octet (KeyUsage). */
@@ -281,7 +291,7 @@ export function time(buf: Uint8Array, node: DerNode): Date {
       return new Date(Date.UTC(year, mo - 1, day, h, mi, sec));
     }
   }
-  const text = Buffer.from(buf.buffer, buf.byteOffset + node.contentStart, n).toString('latin1');
+  const text = bytesView(buf, node.contentStart, n).toString('latin1');
   let m: RegExpExecArray | null;
   if (node.tag === TAG.UTC_TIME) {
     m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})$/.exec(text);

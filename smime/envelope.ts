@@ -7,6 +7,7 @@
 // an algorithm this library cannot use is reported on the recipient, not thrown.
 
 import {
+  bytesView,
   bitString,
   bytes,
   children,
@@ -192,7 +193,7 @@ export function readEnvelope(cms: Uint8Array, limits: Partial<EnvelopeLimits> = 
   if (!((cms as unknown) instanceof Uint8Array)) throw new EnvelopeError('input is not a byte buffer', 'not-cms');
   if (cms.length === 0) throw new EnvelopeError('CMS object is empty', 'not-cms');
   if (cms.length > lim.maxBytes) throw new EnvelopeError(`CMS object of ${cms.length} bytes exceeds the limit of ${lim.maxBytes}`, 'limit');
-  const der = Buffer.from(cms.buffer, cms.byteOffset, cms.byteLength);
+  const der = bytesView(cms);
   let contentType: string;
   let body: DerNode;
   try {

@@ -3,6 +3,7 @@
 // Buffer so that a caller can take byte-exact slices (a detached signature is
 // computed over the exact bytes of the first part; re-serialising would break it).
 // Nothing here throws on malformed input: a bad structure is reported as absent.
+import { bytesView } from './der.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -28,7 +29,7 @@ export function findHeaderEnd(buf: Uint8Array, maxHeaderBytes = DEFAULT_MAX_HEAD
   if (buf[0] === LF) return { headerEnd: 0, bodyStart: 1, terminated: true };
   if (buf[0] === CR && buf[1] === LF) return { headerEnd: 0, bodyStart: 2, terminated: true };
   // Native searches over a bounded window: no per-line JavaScript work.
-  const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, maxHeaderBytes + 3));
+  const head = bytesView(buf, 0, Math.min(buf.length, maxHeaderBytes + 3));
   // Look first for the separator the first line's ending suggests, then for the
   // other one only before it: searching blindly for the other style would scan
   // the whole message (a CRLF message holds no LF LF at all).
@@ -352,7 +353,7 @@ class PartScanner {
   private pending: { close: boolean; next: number } | null = null;
 
   constructor(body: Uint8Array, boundary: string, private readonly budget: ScanBudget) {
-    this.buf = Buffer.from(body.buffer, body.byteOffset, body.length);
+    this.buf = bytesView(body);
     this.delim = Buffer.from('--' + boundary, 'latin1');
     this.at = findDelimiter(this.buf, this.delim, 0, budget);
   }
@@ -427,6 +428,6 @@ export interface MimeEntity {
 export function readEntity(buf: Uint8Array, maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES, maxFields = Infinity): MimeEntity | null {
   const hb = findHeaderEnd(buf, maxHeaderBytes);
   if (!hb) return null;
-  const block = Buffer.from(buf.buffer, buf.byteOffset, hb.headerEnd).toString('latin1');
+  const block = bytesView(buf, 0, hb.headerEnd).toString('latin1');
   return { fields: parseHeaderFields(block, maxFields).fields, body: buf.subarray(hb.bodyStart) };
 }

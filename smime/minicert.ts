@@ -26,7 +26,7 @@
 
 import crypto from 'node:crypto';
 import { parseCertificate, type Certificate } from './certificate.js';
-import { bytes, children, content, DerError, encode, expectTag, readRoot, TAG, time, type DerNode } from './der.js';
+import { bytes, bytesView, children, content, DerError, encode, expectTag, readRoot, TAG, time, type DerNode } from './der.js';
 
 export class MiniCertificateError extends Error {
   override name = 'MiniCertificateError';
@@ -93,7 +93,7 @@ function generalizedTime(d: Date): string {
 /** Reads a blob strictly (DER, known version, nothing left over). Throws MiniCertificateError. */
 export function decodeMiniCertificates(blob: Uint8Array): MiniCertificate[] {
   try {
-    const buf = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
+    const buf = bytesView(blob);
     const root = expectTag(readRoot(buf), TAG.SEQUENCE, 'MiniCertificates');
     const entries = children(buf, root, 0, MAX_MINI_CERTIFICATES);
     if (entries.length === 0) throw new MiniCertificateError('the blob holds no mini-certificate');

@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import {
+  bytesView,
   children,
   content,
   DerError,
@@ -465,7 +466,7 @@ export async function readPkcs12(der: Uint8Array, password: string, options: Rea
   const limits: Pkcs12Limits = { ...DEFAULT_PKCS12_LIMITS, ...options.limits };
   if (der.length === 0) throw new Pkcs12Error('is empty', 'not-pkcs12');
   if (der.length > limits.maxBytes) throw new Pkcs12Error(`is ${der.length} bytes, more than the limit of ${limits.maxBytes}`, 'limit');
-  const buf = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+  const buf = bytesView(der);
   if (buf.subarray(0, 4096).includes('-----BEGIN ')) throw new Pkcs12Error('is PEM text, not a PKCS#12 file (PKCS#12 is binary DER)', 'not-pkcs12');
   if (typeof password !== 'string') throw new Pkcs12Error('password must be a string', 'wrong-password');
   const budget = new Budget(limits);

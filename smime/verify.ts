@@ -15,7 +15,7 @@ import { describeDigest, describeSignatureOid, digestName, keyPolicy, schemeName
 import { OID, readCompressedData, readSignedData, type SignedData, type SignerInfo } from './signed-data.js';
 import { distinctReasons, type CrlSource, type PathEvaluation, type TrustStore } from './trust.js';
 import type { Check, LayerVerdict, Problem, Severity, SignerChecks, SignerVerdict, SmimeReason, SmimeVerdict } from './verdict.js';
-import { children, oid, type DerNode } from './der.js';
+import { bytesView, children, oid, type DerNode } from './der.js';
 
 export interface VerifyLimits {
   /** Largest message looked at. */
@@ -314,7 +314,7 @@ class Run {
       this.layerMalformed(layer, boundary ? 'multipart/signed needs a content part and a signature part' : 'multipart/signed without boundary');
       return;
     }
-    const body = asBuffer(entity.body);
+    const body = bytesView(entity.body);
     const content = body.subarray(contentPart.start, contentPart.end);
     // The signature part's headers only say "base64" (or, rarely, binary):
     // the body tells the two apart (DER starts with a SEQUENCE tag, base64 never with 0x30).
@@ -860,15 +860,11 @@ function unfold(raw: string): string {
 /** The CMS bytes of an entity body: base64 (the norm), binary DER, or PEM armour. */
 function decodeBody(entity: MimeEntity): Buffer {
   const cte = (firstHeader(entity.fields, 'content-transfer-encoding') ?? '').trim().toLowerCase();
-  const body = asBuffer(entity.body);
+  const body = bytesView(entity.body);
   if (cte === 'base64') return decodeCmsText(body, true);
   return decodeCmsText(body);
 }
 
-/** The bytes as a Buffer, without a new view when they already are one. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-}
 
 /** CMS from `body`, starting at `from`: DER as it is, or base64 (bare or PEM-armoured) decoded. */
 function decodeCmsText(body: Buffer, base64 = false, from = 0): Buffer {
