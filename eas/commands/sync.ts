@@ -335,24 +335,25 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
           update.set.push({ id: d.id, modseq: item.modseq });
         }
       }
-    }
-    const items = pim ? new Map<number, EmailItem & { modseq: number }>() : backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
-    const markers = markersFor([...items.keys()]);
-    for (const ch of diff.changes) {
-      const item = items.get(ch.id);
-      if (!item) continue;
-      const changed = draftsView
-        ? [...renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), ...markers(item.id)]
-        : renderEmailChange(item, version);
-      serverCommands.push(A('Change', A('ServerId', itemServerId(c.folderId, ch.id)), A('ApplicationData', changed)));
-      update.set.push({ id: ch.id, modseq: item.modseq });
-    }
-    for (const add of diff.adds) {
-      const item = items.get(add.id);
-      if (!item) continue;
-      serverCommands.push(A('Add', A('ServerId', itemServerId(c.folderId, add.id)),
-        A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), markers(item.id))));
-      update.set.push({ id: add.id, modseq: item.modseq });
+    } else {
+      const items = backend.emails(principal, [...diff.changes, ...diff.adds].map((d) => d.id));
+      const markers = markersFor([...items.keys()]);
+      for (const ch of diff.changes) {
+        const item = items.get(ch.id);
+        if (!item) continue;
+        const changed = draftsView
+          ? [...renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), ...markers(item.id)]
+          : renderEmailChange(item, version);
+        serverCommands.push(A('Change', A('ServerId', itemServerId(c.folderId, ch.id)), A('ApplicationData', changed)));
+        update.set.push({ id: ch.id, modseq: item.modseq });
+      }
+      for (const add of diff.adds) {
+        const item = items.get(add.id);
+        if (!item) continue;
+        serverCommands.push(A('Add', A('ServerId', itemServerId(c.folderId, add.id)),
+          A('ApplicationData', renderEmail({ item, options: c.options, version, raw: () => backend.rawMessage(principal, item.id) }), markers(item.id))));
+        update.set.push({ id: add.id, modseq: item.modseq });
+      }
     }
   }
   const changedView = update.set.length > 0 || update.remove.length > 0;
