@@ -2,11 +2,8 @@
 // (see eas/pim/items.ts), in the folders of those types. Every change wakes the folder's Pings.
 import type { Principal } from '../../eas/backend.js';
 import type { PimContent, PimItem, PimPort } from '../../eas/ports/pim.js';
-import { MAIL_FOLDER_TYPES } from '../store/mailbox.js';
+import { pimClassOfFolderType } from '../../eas/pim/items.js';
 import type { ServiceDeps } from './deps.js';
-
-/** Journal folders hold nothing a device can sync. */
-const JOURNAL_TYPES: ReadonlySet<number> = new Set([11, 16]);
 
 /** Remembered Adds are shared with drafts (Mailbox.rememberClientAdd): kept apart by a prefix. */
 const REPLAY_PREFIX = 'pim:';
@@ -18,7 +15,8 @@ export class PimService implements PimPort {
 
   add(p: Principal, folderId: number, item: PimContent, replayKey: string): { id: number; modseq: number } | undefined {
     const folder = this.mailbox.folder(p.userId, folderId);
-    if (!folder || MAIL_FOLDER_TYPES.has(folder.type) || JOURNAL_TYPES.has(folder.type)) return undefined;
+    // Mail and journal folders hold no such items.
+    if (!folder || pimClassOfFolderType(folder.type) === undefined) return undefined;
     const key = REPLAY_PREFIX + replayKey;
     const seen = this.mailbox.clientAdd(p.userId, key);
     if (seen !== undefined) {
