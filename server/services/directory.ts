@@ -26,10 +26,9 @@ const WORD_START = /[\s,.\-'()]/;
 /**
  * Calendar BusyStatus (0 free, 1 tentative, 2 busy, 3 out of office, 4 working elsewhere) to a
  * MergedFreeBusy digit (0 free, 1 tentative, 2 busy, 3 out of office): working elsewhere is available.
+ * The digits are in order of precedence: where appointments overlap, the higher wins.
  */
 const MERGED_LEVEL: Readonly<Record<number, number>> = { 0: 0, 1: 1, 2: 2, 3: 3, 4: 0 };
-/** Which digit wins where appointments overlap. */
-const RANK: Readonly<Record<number, number>> = { 0: 0, 1: 1, 2: 2, 3: 3 };
 
 export class DirectoryService implements DirectoryPort {
   private readonly collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
@@ -95,7 +94,7 @@ export class DirectoryService implements DirectoryPort {
       const level = MERGED_LEVEL[a.busy] ?? 2;
       const first = Math.max(0, Math.floor((a.start - from) / slotMs));
       const last = Math.min(n - 1, Math.ceil((a.end - from) / slotMs) - 1);
-      for (let i = first; i <= last; i++) if (RANK[level]! > RANK[digits[i]!]!) digits[i] = level;
+      for (let i = first; i <= last; i++) digits[i] = Math.max(digits[i]!, level);
     }
     return digits.join('');
   }
