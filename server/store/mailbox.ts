@@ -484,23 +484,14 @@ export class Mailbox {
    * setting; the newest rules win when a user has more than MAX_CONVERSATION_RULES.
    */
   setConversationRule(userId: number, conversationId: Buffer, folderId: number): void {
-    this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
-          ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`)
-        .run(userId, CONVERSATION_RULE + conversationId.toString('hex'), JSON.stringify({ folderId, seq: nextModseq(this.db) }));
-      const rules = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${CONVERSATION_RULE}%`) as Array<{ name: string; value: string }>;
-      if (rules.length <= MAX_CONVERSATION_RULES) return;
-      // The store-wide change counter orders rules even when many are made within one millisecond.
-      const byAge = rules.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
-      for (const r of byAge.slice(0, rules.length - MAX_CONVERSATION_RULES)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
-    })();
+    this.putNewestSetting(userId, CONVERSATION_RULE, conversationId.toString('hex'), { folderId }, MAX_CONVERSATION_RULES);
   }
 
   /** The folder new mail of a conversation is to go to, when an "always move" rule names one that still exists. */
   conversationRule(userId: number, conversationId: Buffer): number | undefined {
-    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, CONVERSATION_RULE + conversationId.toString('hex')) as { value: string } | undefined;
-    if (!r) return undefined;
-    const folderId = Number((JSON.parse(r.value) as { folderId?: number }).folderId);
+    const rule = this.setting(userId, CONVERSATION_RULE + conversationId.toString('hex')) as { folderId?: number } | undefined;
+    if (!rule) return undefined;
+    const folderId = Number(rule.folderId);
     return Number.isInteger(folderId) && this.folder(userId, folderId) ? folderId : undefined;
   }
 
@@ -510,15 +501,12 @@ export class Mailbox {
    * newest MAX_CLIENT_ADDS are kept.
    */
   rememberClientAdd(userId: number, key: string, value: string): void {
-    this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
-          ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`)
-        .run(userId, CLIENT_ADD + key, JSON.stringify({ value, seq: nextModseq(this.db) }));
-      const rows = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${CLIENT_ADD}%`) as Array<{ name: string; value: string }>;
-      if (rows.length <= MAX_CLIENT_ADDS) return;
-      const byAge = rows.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
-      for (const r of byAge.slice(0, rows.length - MAX_CLIENT_ADDS)) this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, r.name);
-    })();
+    this.putNewestSetting(userId, CLIENT_ADD, key, { value }, MAX_CLIENT_ADDS);
+  }
+
+  /** What rememberClientAdd stored under the key, if it is still kept. */
+  clientAdd(userId: number, key: string): string | undefined {
+    return (this.setting(userId, CLIENT_ADD + key) as { value: string } | undefined)?.value;
   }
 
   /**
@@ -527,23 +515,42 @@ export class Mailbox {
    */
   setSupported(userId: number, devicePk: number, folderId: number, tags: string[] | undefined): void {
     const name = `${SUPPORTED}${devicePk}:${folderId}`;
-    if (tags === undefined) {
-      this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, name);
-      return;
-    }
-    this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
-        ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`).run(userId, name, JSON.stringify(tags.slice(0, MAX_SUPPORTED)));
+    if (tags === undefined) this.deleteSetting(userId, name);
+    else this.putSetting(userId, name, tags.slice(0, MAX_SUPPORTED));
   }
 
   supported(userId: number, devicePk: number, folderId: number): string[] | undefined {
-    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, `${SUPPORTED}${devicePk}:${folderId}`) as { value: string } | undefined;
-    return r === undefined ? undefined : (JSON.parse(r.value) as string[]);
+    return this.setting(userId, `${SUPPORTED}${devicePk}:${folderId}`) as string[] | undefined;
   }
 
-  /** What rememberClientAdd stored under the key, if it is still kept. */
-  clientAdd(userId: number, key: string): string | undefined {
-    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, CLIENT_ADD + key) as { value: string } | undefined;
-    return r === undefined ? undefined : (JSON.parse(r.value) as { value: string }).value;
+  /** A per-user setting's value (stored as JSON), or undefined. */
+  private setting(userId: number, name: string): unknown {
+    const r = this.db.prepare('SELECT value FROM user_settings WHERE user_id = ? AND name = ?').get(userId, name) as { value: string } | undefined;
+    return r === undefined ? undefined : JSON.parse(r.value);
+  }
+
+  private putSetting(userId: number, name: string, value: unknown): void {
+    this.db.prepare(`INSERT INTO user_settings (user_id, name, value) VALUES (?, ?, ?)
+        ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value`).run(userId, name, JSON.stringify(value));
+  }
+
+  private deleteSetting(userId: number, name: string): void {
+    this.db.prepare('DELETE FROM user_settings WHERE user_id = ? AND name = ?').run(userId, name);
+  }
+
+  /**
+   * Stores `value` under prefix + key, stamped with the store-wide change counter (which orders
+   * settings even when many are made within one millisecond), and keeps only the newest `max`
+   * settings of the prefix.
+   */
+  private putNewestSetting(userId: number, prefix: string, key: string, value: object, max: number): void {
+    this.db.transaction(() => {
+      this.putSetting(userId, prefix + key, { ...value, seq: nextModseq(this.db) });
+      const rows = this.db.prepare('SELECT name, value FROM user_settings WHERE user_id = ? AND name LIKE ?').all(userId, `${prefix}%`) as Array<{ name: string; value: string }>;
+      if (rows.length <= max) return;
+      const byAge = rows.map((r) => ({ name: r.name, seq: Number((JSON.parse(r.value) as { seq?: number }).seq ?? 0) })).sort((a, b) => a.seq - b.seq);
+      for (const r of byAge.slice(0, rows.length - max)) this.deleteSetting(userId, r.name);
+    })();
   }
 
   raw(userId: number, id: number): Buffer | undefined {
