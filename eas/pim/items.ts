@@ -13,6 +13,9 @@ const CLASS_OF_FOLDER_TYPE: Readonly<Record<number, PimClass>> = {
   7: 'Tasks', 15: 'Tasks', 8: 'Calendar', 13: 'Calendar', 9: 'Contacts', 14: 'Contacts', 10: 'Notes', 17: 'Notes',
 };
 
+/** The type of a folder of each class that a user (or a fixture) creates. */
+export const USER_FOLDER_TYPE: Readonly<Record<PimClass, number>> = { Contacts: 14, Calendar: 13, Tasks: 15, Notes: 17 };
+
 /** The class of items a folder of this type holds; undefined for mail (and journal) folders. */
 export function pimClassOfFolderType(type: number): PimClass | undefined {
   return CLASS_OF_FOLDER_TYPE[type];
