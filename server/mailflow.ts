@@ -126,7 +126,7 @@ export class MailFlow {
    * How many messages are still arriving (SMTP DATA being read) on their way to deliver(): set by
    * the listener's owner. A commit waits a moment for them, as for deliveries being parsed, so that
    * concurrent connections share commits (under load about two messages per commit instead of one,
-   * ~8% more messages per second); a slow upload delays other commits by maxDelayMs at most.
+   * roughly 15% more messages per second); a slow upload delays other commits by maxDelayMs at most.
    */
   arriving: () => number = () => 0;
 
