@@ -41,7 +41,7 @@ export const MAX_ITEM_BYTES = 1024 * 1024;
 export class PimDataError extends Error {}
 
 /** Checks a device's ApplicationData for a folder of `cls` and encodes it for the store. */
-export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: { start: number; end: number; busy: number } } {
+export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: { start: number; end: number; busy: number }; uid?: string } {
   const allowed = NAMESPACES[cls];
   const check = (el: WbxmlElement): void => {
     const namespace = el.tag.slice(0, el.tag.indexOf(':'));
@@ -53,7 +53,9 @@ export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buf
   const content = encodeWbxml({ tag: 'AirSync:ApplicationData', children: data.children });
   if (content.length > MAX_ITEM_BYTES) throw new PimDataError(`the item takes ${content.length} bytes, more than ${MAX_ITEM_BYTES}`);
   const schedule = cls === 'Calendar' ? scheduleOf(data) : undefined;
-  return { content, summary: summaryOf(cls, data), ...(schedule ? { schedule } : {}) };
+  // Meeting updates and replies find the organizer's or attendee's item by it.
+  const uid = cls === 'Calendar' ? childText(data, 'Calendar:UID')?.trim().slice(0, 1024) : undefined;
+  return { content, summary: summaryOf(cls, data), ...(schedule ? { schedule } : {}), ...(uid ? { uid } : {}) };
 }
 
 /** EAS dates: 20261201T100000Z (Calendar) or 2026-12-01T10:00:00.000Z; ms since the epoch. */

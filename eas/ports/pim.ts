@@ -11,6 +11,8 @@ export interface PimContent {
   content: Buffer;
   /** An appointment's time (ms since the epoch) and Calendar BusyStatus (0 free to 4 working elsewhere), for free/busy. */
   schedule?: { start: number; end: number; busy: number };
+  /** A calendar item's iCalendar UID (Calendar:UID). */
+  uid?: string;
 }
 
 export interface PimItem {

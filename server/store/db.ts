@@ -254,6 +254,8 @@ CREATE INDEX IF NOT EXISTS messages_user_message_id ON messages(user_id, message
 CREATE INDEX IF NOT EXISTS messages_user_conversation ON messages(user_id, conversation_id);
 -- A user's appointments by time, for free/busy (only calendar items have starts_at).
 CREATE INDEX IF NOT EXISTS messages_user_schedule ON messages(user_id, starts_at) WHERE starts_at IS NOT NULL;
+-- A user's calendar items by iCalendar UID, for meeting updates and replies.
+CREATE INDEX IF NOT EXISTS messages_user_uid ON messages(user_id, uid) WHERE uid IS NOT NULL;
 `;
 
 /**
@@ -274,6 +276,10 @@ const LATER_COLUMNS: Array<{ table: string; column: string; type: string }> = [
   { table: 'messages', column: 'starts_at', type: 'INTEGER' },
   { table: 'messages', column: 'ends_at', type: 'INTEGER' },
   { table: 'messages', column: 'busy_status', type: 'INTEGER' },
+  // A meeting message's invitation (JSON, see server/meetings), on the mail and on the calendar item it
+  // made; the calendar item's iCalendar UID, by which later updates, cancellations and replies find it.
+  { table: 'messages', column: 'meeting', type: 'TEXT' },
+  { table: 'messages', column: 'uid', type: 'TEXT' },
 ];
 
 function addLaterColumns(db: Db): void {

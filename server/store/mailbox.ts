@@ -1,5 +1,6 @@
 // Folders and messages of each user's mailbox. Every change stamps the store-wide modseq so sync
 // states can tell what a device has not yet seen.
+import type { EmailMeeting } from '../../eas/backend.js';
 import { conversationFor, type Conversation } from '../conversation.js';
 import type { Db } from './db.js';
 import { nextModseq } from './db.js';
@@ -111,6 +112,8 @@ export interface NewMessage {
    * if the parent is in the same mailbox (a reply without Outlook's Thread-Index).
    */
   threadParent?: { messageId: string; date: Date };
+  /** A meeting message's invitation. */
+  meeting?: StoredMeeting;
 }
 
 export interface MessageSummary {
@@ -143,6 +146,10 @@ export interface NewItem {
   content: Buffer;
   /** An appointment's time (ms since the epoch) and Calendar BusyStatus, for free/busy. */
   schedule?: { start: number; end: number; busy: number };
+  /** A calendar item's iCalendar UID. */
+  uid?: string;
+  /** The invitation a calendar item was made from. */
+  meeting?: StoredMeeting;
 }
 
 export interface StoredItem { id: number; folderId: number; modseq: number; messageClass: string; content: Buffer }
@@ -175,7 +182,17 @@ export interface StoredMessage {
   read: boolean;
   flag: MessageFlag;
   receivedAsBcc: boolean;
+  meeting?: StoredMeeting;
 }
+
+/** What a meeting message or the calendar item it made keeps of the invitation (see server/meetings). */
+export interface StoredMeeting extends EmailMeeting {
+  summary: string;
+  attendees: Array<{ email: string; name?: string; type: 'required' | 'optional' | 'resource'; partstat: string; rsvp: boolean }>;
+}
+
+/** A calendar item found by its UID. */
+export interface CalendarEntry { id: number; folderId: number; content: Buffer; meeting?: StoredMeeting }
 
 interface MessageRow {
   id: number; user_id: number; folder_id: number; modseq: number; received_at: number; size: number;
@@ -184,6 +201,7 @@ interface MessageRow {
   text_body: string; html_body: string | null; preview: string; attachments: string; message_id: string | null;
   conversation_id: Buffer; conversation_index: Buffer; read: number; flag_status: number; flag_type: string | null;
   flag_start: number | null; flag_due: number | null; flag_complete_time: number | null; received_as_bcc: number;
+  meeting: string | null;
 }
 
 function toMessage(r: MessageRow): StoredMessage {
@@ -199,6 +217,7 @@ function toMessage(r: MessageRow): StoredMessage {
       dueDate: r.flag_due ?? undefined, completeTime: r.flag_complete_time ?? undefined,
     },
     receivedAsBcc: r.received_as_bcc === 1,
+    ...(r.meeting ? { meeting: JSON.parse(r.meeting) as StoredMeeting } : {}),
   };
 }
 
@@ -360,12 +379,12 @@ export class Mailbox {
       const id = this.nextId('messages');
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
-        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict)
-        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+        html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict, meeting)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`).run(
         id, userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
         m.replyTo, m.displayTo, m.threadTopic, m.importance, m.messageClass, m.smimeKind, m.cpid, m.text,
         m.html ?? null, m.preview, JSON.stringify(m.attachments), m.messageId ?? null, m.conversationId,
-        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0, m.smimeVerdict ?? null);
+        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0, m.smimeVerdict ?? null, m.meeting ? JSON.stringify(m.meeting) : null);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, m.raw);
       return id;
     });
@@ -384,10 +403,10 @@ export class Mailbox {
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
         html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict,
-        starts_at, ends_at, busy_status)
-        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?)`).run(
+        starts_at, ends_at, busy_status, uid, meeting)
+        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?,?,?)`).run(
         id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0),
-        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null);
+        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, item.content);
       return { id, modseq };
     })();
@@ -397,12 +416,22 @@ export class Mailbox {
   replaceItem(userId: number, id: number, item: Omit<NewItem, 'messageClass'>): number | undefined {
     return this.db.transaction(() => {
       const modseq = nextModseq(this.db);
-      const info = this.db.prepare('UPDATE messages SET modseq = ?, size = ?, subject = ?, starts_at = ?, ends_at = ?, busy_status = ? WHERE user_id = ? AND id = ?')
-        .run(modseq, item.content.length, item.summary, item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, userId, id);
+      const info = this.db.prepare(`UPDATE messages SET modseq = ?, size = ?, subject = ?, starts_at = ?, ends_at = ?, busy_status = ?,
+        uid = COALESCE(?, uid), meeting = COALESCE(?, meeting) WHERE user_id = ? AND id = ?`)
+        .run(modseq, item.content.length, item.summary, item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null,
+          item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null, userId, id);
       if (info.changes !== 1) return undefined;
       this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(item.content, id);
       return modseq;
     })();
+  }
+
+  /** The user's calendar item with this iCalendar UID (the oldest, should a device have made two). */
+  calendarItemByUid(userId: number, uid: string): CalendarEntry | undefined {
+    const r = this.db.prepare(`SELECT m.id, m.folder_id, m.meeting, r.raw FROM messages m JOIN message_raw r ON r.id = m.id
+      WHERE m.user_id = ? AND m.uid = ? AND m.message_class = 'IPM.Appointment' ORDER BY m.id LIMIT 1`).get(userId, uid) as
+      { id: number; folder_id: number; meeting: string | null; raw: Buffer } | undefined;
+    return r && { id: r.id, folderId: r.folder_id, content: r.raw, ...(r.meeting ? { meeting: JSON.parse(r.meeting) as StoredMeeting } : {}) };
   }
 
   /** The user's appointments that overlap [from, to) (ms since the epoch), with their busy status. */
