@@ -8,6 +8,7 @@ import type { SearchPort } from './ports/search.js';
 import type { DirectoryPort } from './ports/directory.js';
 import type { DraftsPort } from './ports/drafts.js';
 import type { PimPort } from './ports/pim.js';
+import type { MeetingPort } from './ports/meetings.js';
 
 export interface Principal {
   userId: number;
@@ -75,6 +76,35 @@ export interface EmailItem {
   read: boolean;
   flag: { status: number; type?: string; startDate?: number; dueDate?: number; completeTime?: number };
   receivedAsBcc: boolean;
+  /** The invitation a meeting request, update, cancellation or reply carries (MS-ASEMAIL MeetingRequest). */
+  meeting?: EmailMeeting;
+}
+
+/** A meeting message's event, times in ms since the epoch (see server/meetings/invitation.ts). */
+export interface EmailMeeting {
+  method: 'REQUEST' | 'CANCEL' | 'REPLY';
+  uid: string;
+  sequence: number;
+  /** MS-ASEMAIL GlobalObjId (base64). */
+  globalObjId: string;
+  start: number;
+  end: number;
+  dtstamp: number;
+  allDay: boolean;
+  location: string;
+  organizer?: { email: string; name?: string };
+  recurrenceId?: number;
+  reminderMinutes?: number;
+  responseRequested: boolean;
+  recurrence?: {
+    type: number; interval: number; until?: number; occurrences?: number;
+    dayOfWeek?: number; dayOfMonth?: number; weekOfMonth?: number; monthOfYear?: number;
+  };
+  sensitivity: number;
+  busyStatus: number;
+  /** MS-ASCAL Timezone (base64 TIME_ZONE_INFORMATION). */
+  timezone: string;
+  disallowNewTimeProposal: boolean;
 }
 
 /** A saved client view (a SyncKey). */
@@ -112,6 +142,7 @@ export interface EasBackend extends CoreBackend {
   directory: DirectoryPort;
   drafts: DraftsPort;
   pim: PimPort;
+  meetings: MeetingPort;
 }
 
 /** Identity, devices, provisioning, folders, saved views and email items: what every command uses. */

@@ -18,6 +18,10 @@ import { OutboundError, type OutboundRoute } from './outbound/route.js';
 import { prepareSubmission } from './outbound/prepare.js';
 import { GroupCommit } from './store/group-commit.js';
 import { inProcessIngest, type IngestPipeline } from './ingest/pipeline.js';
+import { meetingMessageClass, meetingOf } from './meetings/extract.js';
+import { storedMeetingOf } from './meetings/calendar.js';
+import { applyToCalendar } from './meetings/apply.js';
+import type { StoredMeeting } from './store/mailbox.js';
 
 export interface Envelope {
   mailFrom: string;
@@ -57,6 +61,12 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
     messageId: parsed.messageId, conversationId: conv.conversationId, conversationIndex: conv.conversationIndex,
     threadParent: needsParent(parsed) ? { messageId: parsed.inReplyTo!, date: parsed.date } : undefined,
   };
+}
+
+/** A meeting message's invitation as stored, and the class the mail takes. */
+interface ReadMeeting {
+  stored: StoredMeeting;
+  fields: { meeting: StoredMeeting; messageClass: string };
 }
 
 interface PreparedDelivery {
@@ -148,11 +158,13 @@ export class MailFlow {
       if (counted) this.deliveriesInProgress--;
     }
     const { parsed, users, notLocal, decision } = prepared;
+    const meeting = await this.readMeeting(raw, parsed);
     const receivedAt = new Date();
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
-    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict) };
+    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict), ...meeting?.fields };
     const stored = new Map<string, number>();
     const folders: number[] = [];
+    const calendar: string[] = [];
     await this.deliveries.run(() => {
       for (const u of users.values()) {
         const inbox = this.store.mailbox.folderByType(u.id, FolderType.Inbox);
@@ -160,15 +172,41 @@ export class MailFlow {
         const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
         stored.set(u.address, put.id);
         folders.push(put.folderId);
+        if (meeting) {
+          const change = applyToCalendar(this.store.mailbox, u, meeting.stored, parsed.text);
+          folders.push(...change.folders);
+          calendar.push(`${u.address}:${change.outcome}`);
+        }
       }
     });
     this.events.changed(folders);
     this.log({
       msg: 'delivered', origin: env.origin, from: env.mailFrom, to: [...stored.keys()].join(','), bytes: raw.length,
-      class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      class: base.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      ...(calendar.length ? { calendar: calendar.join(',') } : {}),
       ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
     });
     return { stored, notLocal };
+  }
+
+  /**
+   * The meeting a mail carries, read from its calendar part. An unreadable one leaves the mail an
+   * ordinary message (logged): the person still gets the invitation's text, as Exchange delivers it.
+   * S/MIME mail keeps its S/MIME class, which clients need to verify or decrypt it.
+   */
+  private async readMeeting(raw: Buffer, parsed: ParsedMessage): Promise<ReadMeeting | undefined> {
+    const found = await meetingOf(raw, parsed);
+    if (!found) return undefined;
+    if ('error' in found) {
+      this.log({ level: 'warn', msg: 'calendar part not read', messageId: parsed.messageId, reason: found.error });
+      return undefined;
+    }
+    const stored = storedMeetingOf(found.invitation);
+    if (found.invitation.warnings.length) {
+      this.log({ level: 'debug', msg: 'calendar part read with warnings', messageId: parsed.messageId, warnings: found.invitation.warnings.join('; ') });
+    }
+    const messageClass = parsed.smimeKind === 'none' ? meetingMessageClass(found.invitation) : parsed.messageClass;
+    return { stored, fields: { meeting: stored, messageClass } };
   }
 
   /** Everything before the store: parse, find the local recipients, ask the gateway. */
@@ -269,9 +307,11 @@ export class MailFlow {
       }
     }
 
+    const meeting = await this.readMeeting(outRaw, parsed);
     const now = new Date();
     const verdict = decision.verdict && JSON.stringify(decision.verdict);
-    const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict };
+    const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict, ...meeting?.fields };
+    const calendar: string[] = [];
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses]);
     const delivered = new Map<string, number>();
     const folders: number[] = [];
@@ -285,11 +325,16 @@ export class MailFlow {
           const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc });
           delivered.set(u.address, put.id);
           folders.push(put.folderId);
+          if (meeting) {
+            const change = applyToCalendar(this.store.mailbox, u, meeting.stored, parsed.text);
+            folders.push(...change.folders);
+            calendar.push(`${u.address}:${change.outcome}`);
+          }
         }
         if (env.saveInSent) {
           const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);
           if (!sent) throw new Error(`mailbox of ${env.sender.address} has no Sent Items`);
-          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true });
+          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true, ...meeting?.fields });
           folders.push(sent.id);
         }
         commitExternal?.();
@@ -306,7 +351,8 @@ export class MailFlow {
     this.log({
       msg: 'submitted', origin: env.origin, from: env.sender.address, to: [...delivered.keys()].join(','), external: external.join(','),
       route: external.length ? this.outbound.name : undefined, sentItems: env.saveInSent, bytes: outRaw.length,
-      class: parsed.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      class: base.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
+      ...(calendar.length ? { calendar: calendar.join(',') } : {}),
       ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
     });
     return { messageId: parsed.messageId, delivered, external, route: external.length ? this.outbound.name : undefined, sentItemId };
@@ -323,7 +369,8 @@ export class MailFlow {
   /** Stores a message into a folder as it is (fixtures, imports): no routing. */
   async importInto(userId: number, folderId: number, raw: Buffer, opts: { read?: boolean; receivedAt?: Date } = {}): Promise<number> {
     const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
+    const meeting = await this.readMeeting(raw, parsed);
     const m = toNewMessage(parsed, raw, opts.receivedAt ?? parsed.date);
-    return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read });
+    return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting?.fields });
   }
 }

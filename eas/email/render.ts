@@ -1,9 +1,9 @@
 // An email as the ApplicationData of a Sync Add/Fetch or an ItemOperations Fetch, in the form of the
 // client's protocol version (MS-ASEMAIL, MS-ASAIRS).
-import type { EmailItem } from '../backend.js';
+import type { EmailItem, EmailMeeting } from '../backend.js';
 import { ns } from '../wbxml/ns.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
-import { V120, V140 } from '../version.js';
+import { V120, V140, V141, V160 } from '../version.js';
 import type { BodyPreference, ItemOptions } from './options.js';
 
 const E = ns('Email');
@@ -138,6 +138,45 @@ function attachments(item: EmailItem, version: number): WbxmlElement | undefined
     a.isInline && B('IsInline', 1))));
 }
 
+/**
+ * The event an invitation, update or cancellation carries (MS-ASEMAIL MeetingRequest), which lets a
+ * client show the meeting and offer Accept/Tentative/Decline (MeetingResponse) without reading
+ * the iCalendar itself. Its Reminder counts seconds, where the calendar item's counts minutes.
+ */
+function meetingRequest(m: EmailMeeting, version: number): WbxmlElement {
+  const r = m.recurrence;
+  const organizer = m.organizer ? (m.organizer.name ? `"${m.organizer.name.replace(/["\\]/g, '')}" <${m.organizer.email}>` : m.organizer.email) : undefined;
+  const instanceType = m.recurrenceId !== undefined ? 3 : r ? 1 : 0;
+  return E('MeetingRequest',
+    E('AllDayEvent', m.allDay ? 1 : 0),
+    E('StartTime', easDate(m.start)),
+    E('DtStamp', easDate(m.dtstamp)),
+    E('EndTime', easDate(m.end)),
+    E('InstanceType', instanceType),
+    // 16.0 moved Location to AirSyncBase, as a container.
+    m.location !== '' && (version >= V160 ? B('Location', B('DisplayName', m.location)) : E('Location', m.location)),
+    organizer !== undefined && E('Organizer', organizer),
+    m.recurrenceId !== undefined && E('RecurrenceId', easDate(m.recurrenceId)),
+    m.reminderMinutes !== undefined && E('Reminder', m.reminderMinutes * 60),
+    E('ResponseRequested', m.responseRequested ? 1 : 0),
+    r && E('Recurrences', E('Recurrence',
+      E('Type', r.type), E('Interval', r.interval),
+      r.until !== undefined && E('Until', easDate(r.until)),
+      r.occurrences !== undefined && E('Occurrences', r.occurrences),
+      r.weekOfMonth !== undefined && E('WeekOfMonth', r.weekOfMonth),
+      r.dayOfMonth !== undefined && E('DayOfMonth', r.dayOfMonth),
+      r.dayOfWeek !== undefined && E('DayOfWeek', r.dayOfWeek),
+      r.monthOfYear !== undefined && E('MonthOfYear', r.monthOfYear))),
+    E('Sensitivity', m.sensitivity),
+    E('BusyStatus', m.busyStatus),
+    E('TimeZone', m.timezone),
+    E('GlobalObjId', m.globalObjId),
+    version >= V140 && m.disallowNewTimeProposal && E('DisallowNewTimeProposal', 1),
+    // 1: a first invitation, 2: a full update (Exchange's values; cancellations carry 0).
+    version >= V141 && E2('MeetingMessageType', m.method === 'CANCEL' ? 0 : m.sequence > 0 ? 2 : 1),
+  );
+}
+
 /** The full ApplicationData children of an email. */
 export function renderEmail(input: RenderInput): WbxmlElement[] {
   const { item, version } = input;
@@ -155,6 +194,7 @@ export function renderEmail(input: RenderInput): WbxmlElement[] {
     attachments(item, version),
     ...(version >= V120 ? airSyncBaseBody(input) : legacyBody(input)),
     E('MessageClass', item.messageClass),
+    item.meeting && item.meeting.method !== 'REPLY' && meetingRequest(item.meeting, version),
     E('InternetCPID', item.cpid),
   ];
   if (version >= V120) {

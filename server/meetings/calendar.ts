@@ -1,0 +1,147 @@
+// The attendee's calendar item for a meeting, written as a device would sync it (MS-ASCAL
+// ApplicationData), so every device of the user gets it through the same Sync path as items the
+// user made; and the organizer's item, whose attendees' answers replies record.
+import { decodePimData, encodePimData } from '../../eas/pim/items.js';
+import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import type { NewItem, StoredMeeting } from '../store/mailbox.js';
+import { globalObjId, type Invitation, type PartStat } from './invitation.js';
+
+/** MS-ASCAL ResponseType: what the attendee answered. */
+export const ResponseType = { None: 0, Organizer: 1, Tentative: 2, Accepted: 3, Declined: 4, NotResponded: 5 } as const;
+
+/** MS-ASCAL MeetingStatus for an attendee's copy: a meeting received, or one whose cancellation was received. */
+export const MeetingStatus = { Received: 3, CanceledReceived: 7 } as const;
+
+/** MS-ASCAL AttendeeStatus for each iCalendar PARTSTAT. */
+const ATTENDEE_STATUS: Readonly<Record<PartStat, number>> = {
+  'needs-action': 5, accepted: 3, tentative: 2, declined: 4, delegated: 0,
+};
+
+const ATTENDEE_TYPE = { required: 1, optional: 2, resource: 3 } as const;
+
+/** What is kept of an invitation: all but its description (the mail's body) and the parse warnings. */
+export function storedMeetingOf(inv: Invitation): StoredMeeting {
+  return {
+    method: inv.method, uid: inv.uid, sequence: inv.sequence, globalObjId: globalObjId(inv.uid),
+    start: inv.start, end: inv.end, dtstamp: inv.dtstamp, allDay: inv.allDay, location: inv.location,
+    ...(inv.organizer ? { organizer: inv.organizer } : {}),
+    ...(inv.recurrenceId !== undefined ? { recurrenceId: inv.recurrenceId } : {}),
+    ...(inv.reminderMinutes !== undefined ? { reminderMinutes: inv.reminderMinutes } : {}),
+    responseRequested: inv.responseRequested,
+    ...(inv.recurrence ? { recurrence: inv.recurrence } : {}),
+    sensitivity: inv.sensitivity, busyStatus: inv.busyStatus, timezone: inv.timezone,
+    disallowNewTimeProposal: inv.disallowNewTimeProposal, summary: inv.summary, attendees: inv.attendees,
+  };
+}
+
+/** MS-ASCAL's compact UTC date form. */
+export function calendarDate(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+export interface AttendeeState {
+  responseType: number;
+  busyStatus: number;
+  meetingStatus: number;
+}
+
+/** The busy status an unanswered invitation shows: tentative, unless the meeting leaves its attendees free. */
+export function unansweredBusy(m: StoredMeeting): number {
+  return m.busyStatus === 0 ? 0 : 1;
+}
+
+/** The attendee's calendar item for a meeting, in the given state. `body` is the invitation's text. */
+export function attendeeItem(m: StoredMeeting, state: AttendeeState, body: string): NewItem {
+  const C = (name: string, ...content: Parameters<typeof x>[1][]): WbxmlElement => x(`Calendar:${name}`, ...content);
+  const r = m.recurrence;
+  const text = body.trimEnd();
+  const subject = state.meetingStatus === MeetingStatus.CanceledReceived ? `Canceled: ${m.summary}` : m.summary;
+  const data = x('AirSync:ApplicationData',
+    C('Timezone', m.timezone),
+    C('AllDayEvent', m.allDay ? 1 : 0),
+    text !== '' && x('AirSyncBase:Body', x('AirSyncBase:Type', 1), x('AirSyncBase:Data', text)),
+    C('BusyStatus', state.busyStatus),
+    m.organizer && C('OrganizerName', m.organizer.name ?? m.organizer.email),
+    m.organizer && C('OrganizerEmail', m.organizer.email),
+    C('DtStamp', calendarDate(m.dtstamp)),
+    C('EndTime', calendarDate(m.end)),
+    m.location !== '' && C('Location', m.location),
+    m.reminderMinutes !== undefined && C('Reminder', m.reminderMinutes),
+    C('Sensitivity', m.sensitivity),
+    C('Subject', subject),
+    C('StartTime', calendarDate(m.start)),
+    C('UID', m.uid),
+    C('MeetingStatus', state.meetingStatus),
+    m.attendees.length > 0 && C('Attendees', m.attendees.map((a) => C('Attendee',
+      C('Email', a.email), C('Name', a.name ?? a.email),
+      C('AttendeeStatus', ATTENDEE_STATUS[a.partstat as PartStat] ?? 0), C('AttendeeType', ATTENDEE_TYPE[a.type])))),
+    r && C('Recurrence',
+      C('Type', r.type), C('Interval', r.interval),
+      r.until !== undefined && C('Until', calendarDate(r.until)),
+      r.occurrences !== undefined && C('Occurrences', r.occurrences),
+      r.weekOfMonth !== undefined && C('WeekOfMonth', r.weekOfMonth),
+      r.dayOfMonth !== undefined && C('DayOfMonth', r.dayOfMonth),
+      r.dayOfWeek !== undefined && C('DayOfWeek', r.dayOfWeek),
+      r.monthOfYear !== undefined && C('MonthOfYear', r.monthOfYear)),
+    C('ResponseRequested', m.responseRequested ? 1 : 0),
+    C('ResponseType', state.responseType),
+    m.disallowNewTimeProposal && C('DisallowNewTimeProposal', 1),
+  );
+  const encoded = encodePimData('Calendar', data);
+  return { messageClass: 'IPM.Appointment', ...encoded, uid: m.uid, meeting: m };
+}
+
+/** The state an attendee's stored item is in (ResponseType, BusyStatus, MeetingStatus as stored). */
+export function stateOf(content: Buffer): AttendeeState {
+  const data = decodePimData(content);
+  const num = (tag: string, fallback: number): number => {
+    const v = Number(childText(data, `Calendar:${tag}`));
+    return Number.isInteger(v) ? v : fallback;
+  };
+  return { responseType: num('ResponseType', ResponseType.NotResponded), busyStatus: num('BusyStatus', 1), meetingStatus: num('MeetingStatus', MeetingStatus.Received) };
+}
+
+/**
+ * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus), the attendee
+ * added when the item did not list them. Throws PimDataError when the result is not a valid item.
+ */
+export function withAttendeeAnswer(content: Buffer, attendee: { email: string; name?: string }, partstat: PartStat): { content: Buffer; summary: string; schedule?: NewItem['schedule']; uid?: string } {
+  const data = decodePimData(content);
+  const status = String(ATTENDEE_STATUS[partstat]);
+  let list = data.children.find((c) => c.tag === 'Calendar:Attendees');
+  if (!list) {
+    list = x('Calendar:Attendees');
+    data.children.push(list);
+  }
+  let entry = list.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === attendee.email);
+  if (!entry) {
+    entry = x('Calendar:Attendee', x('Calendar:Email', attendee.email), x('Calendar:Name', attendee.name ?? attendee.email), x('Calendar:AttendeeType', ATTENDEE_TYPE.required));
+    list.children.push(entry);
+  }
+  const existing = entry.children.find((c) => c.tag === 'Calendar:AttendeeStatus');
+  if (existing) existing.text = status;
+  else {
+    // The schema orders Email, Name, AttendeeStatus, AttendeeType.
+    const typeAt = entry.children.findIndex((c) => c.tag === 'Calendar:AttendeeType');
+    entry.children.splice(typeAt < 0 ? entry.children.length : typeAt, 0, x('Calendar:AttendeeStatus', status));
+  }
+  return encodePimData('Calendar', data);
+}
+
+/**
+ * An attendee's stored item in a new state, every other element as it was (a reminder or category a
+ * device set stays). Throws PimDataError when the stored item is not a valid one.
+ */
+export function withState(content: Buffer, state: AttendeeState): ReturnType<typeof encodePimData> {
+  const data = decodePimData(content);
+  const set = (name: string, value: number): void => {
+    const tag = `Calendar:${name}`;
+    const el = data.children.find((c) => c.tag === tag);
+    if (el) el.text = String(value);
+    else data.children.push(x(tag, value));
+  };
+  set('BusyStatus', state.busyStatus);
+  set('MeetingStatus', state.meetingStatus);
+  set('ResponseType', state.responseType);
+  return encodePimData('Calendar', data);
+}
