@@ -12,6 +12,7 @@ import { SearchService } from './services/search.js';
 import { DirectoryService } from './services/directory.js';
 import { DraftsService } from './services/drafts.js';
 import { PimService } from './services/pim.js';
+import { MeetingService } from './services/meetings.js';
 import { provisioningDocument } from './policy.js';
 import { devicePolicyFor, enforcementFor, parsePolicy } from './gateway/policy.js';
 import type { Store } from './store/index.js';
@@ -27,6 +28,7 @@ export class StoreBackend implements EasBackend {
   readonly directory: DirectoryService;
   readonly drafts: DraftsService;
   readonly pim: PimService;
+  readonly meetings: MeetingService;
 
   constructor(deps: ServiceDeps) {
     this.store = deps.store;
@@ -38,6 +40,7 @@ export class StoreBackend implements EasBackend {
     this.directory = new DirectoryService(deps);
     this.drafts = new DraftsService(deps);
     this.pim = new PimService(deps);
+    this.meetings = new MeetingService(deps);
   }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {

@@ -12,6 +12,7 @@ import { folderCreate, folderDelete, folderUpdate } from './folderops.js';
 import { settings } from './settings.js';
 import { find, search } from './search.js';
 import { resolveRecipients, validateCert } from './certificates.js';
+import { meetingResponse } from './meetingresponse.js';
 
 export const COMMAND_HANDLERS: Readonly<Record<string, CommandHandler>> = {
   Provision: provision,
@@ -25,6 +26,7 @@ export const COMMAND_HANDLERS: Readonly<Record<string, CommandHandler>> = {
   ItemOperations: itemOperations,
   GetAttachment: getAttachment,
   MoveItems: moveItems,
+  MeetingResponse: meetingResponse,
   FolderCreate: folderCreate,
   FolderUpdate: folderUpdate,
   FolderDelete: folderDelete,

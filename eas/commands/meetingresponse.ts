@@ -1,0 +1,78 @@
+// MeetingResponse (MS-ASCMD 2.2.1.11): a device accepts, tentatively accepts or declines invitations,
+// named by their mail (CollectionId + RequestId, or a Search LongId) or, from 14.1, by their calendar
+// item. Each Request gets its own Result; CalendarId names the calendar item unless declined.
+import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.js';
+import { ns } from '../wbxml/ns.js';
+import { parseLongId } from '../ports/items.js';
+import type { MeetingAnswer } from '../ports/meetings.js';
+import { V160 } from '../version.js';
+import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
+import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
+
+const MR = ns('MeetingResponse');
+
+export const MeetingResponseStatus = { Success: 1, InvalidRequest: 2, MailboxError: 3, ServerError: 4 } as const;
+
+export const MAX_MEETING_RESPONSES = 100;
+
+const ANSWERS: Readonly<Record<string, MeetingAnswer>> = { 1: 'accepted', 2: 'tentative', 3: 'declined' };
+
+/** The largest SendResponse text kept, in characters. */
+const MAX_RESPONSE_TEXT = 64 * 1024;
+
+async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<WbxmlElement> {
+  const requestId = childText(request, 'MeetingResponse:RequestId');
+  const longId = childText(request, 'Search:LongId');
+  const reply = (status: number, calendarId?: string): WbxmlElement => MR('Result',
+    requestId !== undefined && MR('RequestId', requestId.slice(0, 64)),
+    MR('Status', status),
+    calendarId !== undefined && MR('CalendarId', calendarId));
+  const refuse = (reason: string): WbxmlElement => {
+    ctx.log({ level: 'info', msg: 'MeetingResponse refused', reason });
+    return reply(MeetingResponseStatus.InvalidRequest);
+  };
+
+  const answer = ANSWERS[childText(request, 'MeetingResponse:UserResponse')?.trim() ?? ''];
+  if (!answer) return refuse('UserResponse is not 1, 2 or 3');
+  let target: { folderId: number; itemId: number } | undefined;
+  if (longId !== undefined) {
+    const id = parseLongId(longId);
+    target = id && { folderId: id.folderId, itemId: id.messageId };
+  } else {
+    const ref = parseItemServerId(requestId);
+    // RequestId is the item's ServerId, which names its folder; CollectionId must agree with it.
+    const folder = parseFolderId(childText(request, 'MeetingResponse:CollectionId'));
+    target = ref && (folder === undefined || folder === ref.folderId) ? ref : undefined;
+  }
+  if (!target) return refuse('no readable RequestId with its CollectionId, or LongId');
+  // Answers for one occurrence would need exceptions on the item, which this server does not keep.
+  if (child(request, 'MeetingResponse:InstanceId')) return refuse('answering one occurrence (InstanceId) is not supported');
+  const send = ctx.version >= V160 ? child(request, 'MeetingResponse:SendResponse') : undefined;
+  const text = send ? (childText(child(send, 'AirSyncBase:Body'), 'AirSyncBase:Data') ?? '').slice(0, MAX_RESPONSE_TEXT) : undefined;
+  const outcome = await ctx.backend.meetings.respond(ctx.principal, {
+    answer, folderId: target.folderId, itemId: target.itemId, ...(text !== undefined ? { sendResponse: { text } } : {}),
+  });
+  switch (outcome.kind) {
+    case 'answered':
+      return reply(MeetingResponseStatus.Success, outcome.calendarItem && itemServerId(outcome.calendarItem.folderId, outcome.calendarItem.itemId));
+    case 'invalid': return refuse(outcome.reason);
+    case 'mailbox-error':
+      ctx.log({ level: 'warn', msg: 'MeetingResponse: not recorded', reason: outcome.reason });
+      return reply(MeetingResponseStatus.MailboxError);
+    case 'send-failed':
+      ctx.log({ level: 'warn', msg: 'MeetingResponse: answer recorded, not sent', reason: outcome.reason });
+      return reply(MeetingResponseStatus.ServerError);
+  }
+}
+
+export async function meetingResponse(ctx: CommandContext): Promise<CommandResult> {
+  const requests = childrenOf(ctx.request, 'MeetingResponse:Request');
+  if (!ctx.request || requests.length === 0) throw new CommandFailure(103, 'MeetingResponse names no Request');
+  if (requests.length > MAX_MEETING_RESPONSES) throw new CommandFailure(103, `MeetingResponse carries more than ${MAX_MEETING_RESPONSES} requests`);
+  const stray = ctx.request.children.find((c) => c.tag !== 'MeetingResponse:Request');
+  if (stray) throw new CommandFailure(103, `${stray.tag} does not belong in MeetingResponse`);
+  const results: WbxmlElement[] = [];
+  // One after another: two answers to the same meeting must not interleave.
+  for (const r of requests) results.push(await answerOne(ctx, r));
+  return { kind: 'wbxml', body: MR('MeetingResponse', results) };
+}
