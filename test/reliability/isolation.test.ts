@@ -185,6 +185,11 @@ describe('reliability: isolation between users', function () {
     assert.notEqual(childText(child(mv.body, 'Move:Response'), 'Move:Status'), '3');
     const mv2 = await asBob('MoveItems into alice\'s folder', 'MoveItems', M('MoveItems', M('Move', M('SrcMsgId', aliceItem), M('SrcFldId', aInbox), M('DstFldId', aDeleted))));
     assert.notEqual(childText(child(mv2.body, 'Move:Response'), 'Move:Status'), '3');
+    for (const answer of [1, 3]) {
+      const mr = await asBob(`MeetingResponse ${answer} to alice's item`, 'MeetingResponse', ns('MeetingResponse')('MeetingResponse',
+        ns('MeetingResponse')('Request', ns('MeetingResponse')('UserResponse', answer), ns('MeetingResponse')('CollectionId', aInbox), ns('MeetingResponse')('RequestId', aliceItem))));
+      assert.equal(childText(child(mr.body, 'MeetingResponse:Result'), 'MeetingResponse:Status'), '2', 'not an invitation bob can answer');
+    }
 
     for (const [command, source] of [
       ['SmartForward', C('Source', C('FolderId', aInbox), C('ItemId', aliceItem))],

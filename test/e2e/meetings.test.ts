@@ -1,0 +1,464 @@
+// Meeting invitations over real SMTP and HTTP+WBXML: an invitation as Outlook sends it becomes a
+// meeting request mail (MessageClass, MeetingRequest) and a tentative calendar item; MeetingResponse
+// answers it as Exchange does (calendar state, the mail to Deleted Items, CalendarId), 16.x clients
+// have the server send the iCalendar REPLY, and a reply updates the organizer's own item.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EasClient } from '../support/eas-client.js';
+import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { makeSigner, sendRaw } from '../support/mail.js';
+import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { ns } from '../../eas/wbxml/ns.js';
+
+const A = ns('AirSync');
+const B = ns('AirSyncBase');
+const CAL = ns('Calendar');
+const MR = ns('MeetingResponse');
+const CM = ns('ComposeMail');
+
+interface Device { c: EasClient; version: string; folders: Map<string, string>; keys: Map<string, string> }
+
+interface SyncAnswer {
+  status: string;
+  adds: Map<string, WbxmlElement>;
+  changes: Map<string, WbxmlElement>;
+  deletes: string[];
+  responses: WbxmlElement[];
+}
+
+/** The Outlook form of a UID: the meeting's GlobalObjectId in hex. */
+const OUTLOOK_UID = '040000008200E00074C5B7101A82E00800000000B0C3D62A8D5FDB010000000000000000100000004F1E4D2C8A5B6C4B9D3E2F1A0B9C8D7E';
+
+const BERLIN = [
+  'BEGIN:VTIMEZONE', 'TZID:W. Europe Standard Time',
+  'BEGIN:STANDARD', 'DTSTART:16010101T030000', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10', 'END:STANDARD',
+  'BEGIN:DAYLIGHT', 'DTSTART:16010101T020000', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3', 'END:DAYLIGHT',
+  'END:VTIMEZONE',
+];
+
+interface InviteOptions {
+  method?: 'REQUEST' | 'CANCEL' | 'REPLY';
+  uid?: string;
+  sequence?: number;
+  /** Local time in W. Europe Standard Time, YYYYMMDDTHHMMSS. */
+  start?: string;
+  end?: string;
+  summary?: string;
+  location?: string;
+  organizer?: { email: string; name: string };
+  attendees?: Array<{ email: string; name: string; partstat?: string }>;
+  extra?: string[];
+}
+
+/** An iCalendar object as Outlook writes one (CRLF, VTIMEZONE, X-MICROSOFT properties). */
+function ics(o: InviteOptions = {}): string {
+  const organizer = o.organizer ?? { email: 'olivia@fabrikam.test', name: 'Olivia Organiser' };
+  const attendees = o.attendees ?? [{ email: 'bob@contoso.test', name: 'Bob Berg' }];
+  const method = o.method ?? 'REQUEST';
+  return [
+    'BEGIN:VCALENDAR', `METHOD:${method}`, 'PRODID:Microsoft Exchange Server 2010', 'VERSION:2.0', ...BERLIN,
+    'BEGIN:VEVENT',
+    `ORGANIZER;CN=${organizer.name}:mailto:${organizer.email}`,
+    ...attendees.map((a) => `ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=${a.partstat ?? 'NEEDS-ACTION'};RSVP=TRUE;CN=${a.name}:mailto:${a.email}`),
+    `SUMMARY;LANGUAGE=en-GB:${o.summary ?? 'Quarterly review'}`,
+    `DTSTART;TZID=W. Europe Standard Time:${o.start ?? '20261203T100000'}`,
+    `DTEND;TZID=W. Europe Standard Time:${o.end ?? '20261203T113000'}`,
+    `UID:${o.uid ?? OUTLOOK_UID}`, 'CLASS:PUBLIC', 'PRIORITY:5', 'DTSTAMP:20261128T120000Z', 'TRANSP:OPAQUE',
+    `STATUS:${method === 'CANCEL' ? 'CANCELLED' : 'CONFIRMED'}`, `SEQUENCE:${o.sequence ?? 0}`,
+    `LOCATION;LANGUAGE=en-GB:${o.location ?? 'Room 4.12'}`,
+    'X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE', 'X-MICROSOFT-CDO-INTENDEDSTATUS:BUSY', 'X-MICROSOFT-CDO-IMPORTANCE:1', 'X-MICROSOFT-DISALLOW-COUNTER:FALSE',
+    ...(o.extra ?? []),
+    'BEGIN:VALARM', 'DESCRIPTION:REMINDER', 'TRIGGER;RELATED=START:-PT15M', 'ACTION:DISPLAY', 'END:VALARM',
+    'END:VEVENT', 'END:VCALENDAR', '',
+  ].join('\r\n');
+}
+
+/** The body a mail client puts around the iCalendar: text beside it in multipart/alternative. */
+function inviteEntity(calendar: string, method: string, text: string): string {
+  const boundary = `alt-${Math.random().toString(36).slice(2)}`;
+  return [
+    `Content-Type: multipart/alternative; boundary="${boundary}"`, '', `--${boundary}`,
+    'Content-Type: text/plain; charset="utf-8"', 'Content-Transfer-Encoding: 7bit', '', text, '',
+    `--${boundary}`, `Content-Type: text/calendar; charset="utf-8"; method=${method}`, 'Content-Transfer-Encoding: base64', '',
+    ...(Buffer.from(calendar, 'utf8').toString('base64').match(/.{1,76}/g) ?? []), '', `--${boundary}--`, '',
+  ].join('\r\n');
+}
+
+function inviteMail(o: { from: string; to: string[]; subject: string; calendar: string; method?: string; text?: string }): Buffer {
+  return Buffer.from([
+    `From: ${o.from}`, `To: ${o.to.join(', ')}`, `Subject: ${o.subject}`, `Date: ${new Date().toUTCString()}`,
+    `Message-ID: <${Math.random().toString(36).slice(2)}@fabrikam.test>`, 'MIME-Version: 1.0',
+    inviteEntity(o.calendar, o.method ?? 'REQUEST', o.text ?? 'Let us go through the quarter.'),
+  ].join('\r\n'));
+}
+
+describe('end to end: meeting invitations and MeetingResponse', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+  let counter = 0;
+  let uidCounter = 0;
+
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const freshUid = (): string => `meeting-${Date.now()}-${++uidCounter}@fabrikam.test`;
+
+  async function device(user: string, version = '14.1'): Promise<Device> {
+    const c = new EasClient({ baseUrl: server.baseUrl, user, password: 'demo', deviceId: `MeetDev${++counter}`, deviceType: 'iPhone', version });
+    await c.provision();
+    return { c, version, folders: await c.folderIds(), keys: new Map() };
+  }
+
+  async function sync(d: Device, folder: string, commands: WbxmlElement[] = []): Promise<SyncAnswer> {
+    const id = d.folders.get(folder)!;
+    if (!d.keys.has(folder)) {
+      const primed = await d.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', id)))));
+      d.keys.set(folder, childText(child(child(primed.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!);
+    }
+    const options = d.version === '2.5' ? [] : [A('Options', B('BodyPreference', B('Type', 1)))];
+    const r = await d.c.send('Sync', A('Sync', A('Collections', A('Collection',
+      A('SyncKey', d.keys.get(folder)!), A('CollectionId', id), A('GetChanges'), A('WindowSize', 100), ...options,
+      commands.length > 0 && A('Commands', commands)))));
+    assert.equal(r.status, 200);
+    const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection')!;
+    d.keys.set(folder, childText(col, 'AirSync:SyncKey')!);
+    const cmds = child(col, 'AirSync:Commands');
+    const byId = (tag: string) => new Map(childrenOf(cmds, tag).map((e) => [childText(e, 'AirSync:ServerId')!, child(e, 'AirSync:ApplicationData')!]));
+    return {
+      status: childText(col, 'AirSync:Status')!, adds: byId('AirSync:Add'), changes: byId('AirSync:Change'),
+      deletes: childrenOf(cmds, 'AirSync:Delete').map((e) => childText(e, 'AirSync:ServerId')!),
+      responses: child(col, 'AirSync:Responses')?.children ?? [],
+    };
+  }
+
+  /** The one item added to the folder whose subject (Email or Calendar) is `subject`. */
+  function added(answer: SyncAnswer, subject: string): [string, WbxmlElement] {
+    const found = [...answer.adds].filter(([, data]) => (childText(data, 'Email:Subject') ?? childText(data, 'Calendar:Subject')) === subject);
+    assert.equal(found.length, 1, `one item "${subject}" expected among ${[...answer.adds.values()].map((d) => childText(d, 'Email:Subject') ?? childText(d, 'Calendar:Subject')).join(' | ')}`);
+    return found[0]!;
+  }
+
+  async function respond(d: Device, requests: Array<{ answer: number; folder?: string; requestId?: string; extra?: WbxmlElement[] }>): Promise<WbxmlElement[]> {
+    const r = await d.c.send('MeetingResponse', MR('MeetingResponse', requests.map((q) => MR('Request',
+      MR('UserResponse', q.answer), q.folder !== undefined && MR('CollectionId', q.folder), q.requestId !== undefined && MR('RequestId', q.requestId),
+      ...(q.extra ?? [])))));
+    assert.equal(r.status, 200, `HTTP ${r.status}: ${r.headers.get('x-easmime-reason')}`);
+    assert.equal(r.body?.tag, 'MeetingResponse:MeetingResponse');
+    return childrenOf(r.body, 'MeetingResponse:Result');
+  }
+
+  const smtp = (raw: Buffer, to: string[], from = 'olivia@fabrikam.test'): Promise<void> => sendRaw(server.smtpPort, { from, to }, raw);
+
+  it('an Outlook invitation becomes a meeting request with its event and a tentative calendar item; Accept books it, returns its CalendarId and moves the mail to Deleted Items', async () => {
+    const bob = await device('bob@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    await sync(bob, 'Deleted Items');
+    await smtp(inviteMail({ from: '"Olivia Organiser" <olivia@fabrikam.test>', to: ['bob@contoso.test'], subject: 'Quarterly review', calendar: ics() }), ['bob@contoso.test']);
+
+    const [mailId, mail] = added(await sync(bob, 'Inbox'), 'Quarterly review');
+    assert.equal(childText(mail, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request');
+    const mr = child(mail, 'Email:MeetingRequest');
+    assert.ok(mr, 'the mail carries MeetingRequest');
+    // 10:00 in Berlin on 3 December is 09:00 UTC (standard time).
+    assert.equal(childText(mr, 'Email:StartTime'), '2026-12-03T09:00:00.000Z');
+    assert.equal(childText(mr, 'Email:EndTime'), '2026-12-03T10:30:00.000Z');
+    assert.equal(childText(mr, 'Email:DtStamp'), '2026-11-28T12:00:00.000Z');
+    assert.equal(childText(mr, 'Email:AllDayEvent'), '0');
+    assert.equal(childText(mr, 'Email:InstanceType'), '0');
+    assert.equal(childText(mr, 'Email:Location'), 'Room 4.12');
+    assert.equal(childText(mr, 'Email:Organizer'), '"Olivia Organiser" <olivia@fabrikam.test>');
+    assert.equal(childText(mr, 'Email:Reminder'), String(15 * 60), 'MeetingRequest counts the reminder in seconds');
+    assert.equal(childText(mr, 'Email:ResponseRequested'), '1');
+    assert.equal(childText(mr, 'Email:BusyStatus'), '2');
+    assert.equal(childText(mr, 'Email:Sensitivity'), '0');
+    assert.equal(childText(mr, 'Email2:MeetingMessageType'), '1');
+    // Outlook's UID is the GlobalObjId in hex.
+    assert.equal(childText(mr, 'Email:GlobalObjId'), Buffer.from(OUTLOOK_UID, 'hex').toString('base64'));
+    const tz = Buffer.from(childText(mr, 'Email:TimeZone')!, 'base64');
+    assert.equal(tz.length, 172);
+    assert.equal(tz.readInt32LE(0), -60, 'W. Europe standard time is UTC+1: bias -60 minutes');
+    assert.equal(tz.readInt32LE(168), -60, 'daylight saving adds an hour');
+    assert.equal(tz.readUInt16LE(68 + 2), 10, 'standard time starts in October');
+    assert.equal(tz.readUInt16LE(152 + 2), 3, 'daylight time starts in March');
+
+    const calendar = await sync(bob, 'Calendar');
+    const [calId, item] = added(calendar, 'Quarterly review');
+    assert.equal(childText(item, 'Calendar:UID'), OUTLOOK_UID);
+    assert.equal(childText(item, 'Calendar:StartTime'), '20261203T090000Z');
+    assert.equal(childText(item, 'Calendar:EndTime'), '20261203T103000Z');
+    assert.equal(childText(item, 'Calendar:BusyStatus'), '1', 'unanswered: tentative');
+    assert.equal(childText(item, 'Calendar:ResponseType'), '5', 'not responded');
+    assert.equal(childText(item, 'Calendar:MeetingStatus'), '3', 'a meeting received');
+    assert.equal(childText(item, 'Calendar:OrganizerEmail'), 'olivia@fabrikam.test');
+    assert.equal(childText(item, 'Calendar:OrganizerName'), 'Olivia Organiser');
+    assert.equal(childText(item, 'Calendar:Reminder'), '15');
+    const attendees = childrenOf(child(item, 'Calendar:Attendees'), 'Calendar:Attendee');
+    assert.deepEqual(attendees.map((a) => [childText(a, 'Calendar:Email'), childText(a, 'Calendar:Name'), childText(a, 'Calendar:AttendeeType')]),
+      [['bob@contoso.test', 'Bob Berg', '1']]);
+    assert.equal(childText(child(item, 'AirSyncBase:Body'), 'AirSyncBase:Data'), 'Let us go through the quarter.');
+
+    const [result] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Inbox'), requestId: mailId }]);
+    assert.equal(childText(result, 'MeetingResponse:Status'), '1');
+    assert.equal(childText(result, 'MeetingResponse:RequestId'), mailId);
+    assert.equal(childText(result, 'MeetingResponse:CalendarId'), calId, 'CalendarId names the item the invitation placed');
+
+    const after = await sync(bob, 'Calendar');
+    const changed = after.changes.get(calId);
+    assert.ok(changed, 'the calendar item changed');
+    assert.equal(childText(changed, 'Calendar:ResponseType'), '3', 'accepted');
+    assert.equal(childText(changed, 'Calendar:BusyStatus'), '2', 'busy, as the organizer asked');
+    assert.equal(childText(changed, 'Calendar:Reminder'), '15', 'the rest of the item stays');
+    assert.deepEqual((await sync(bob, 'Inbox')).deletes, [mailId], 'the invitation leaves the Inbox');
+    const [, moved] = added(await sync(bob, 'Deleted Items'), 'Quarterly review');
+    assert.equal(childText(moved, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request');
+  });
+
+  it('every protocol version gets the MeetingRequest in its own form', async () => {
+    const uid = freshUid();
+    for (const version of ['2.5', '12.1', '14.0', '16.1']) {
+      const carol = await device('carol@contoso.test', version);
+      await sync(carol, 'Inbox');
+      const subject = `Versions ${version}`;
+      await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['carol@contoso.test'], subject, calendar: ics({ uid, summary: subject }) }), ['carol@contoso.test']);
+      const [, mail] = added(await sync(carol, 'Inbox'), subject);
+      const mr = child(mail, 'Email:MeetingRequest');
+      assert.ok(mr, `${version}: MeetingRequest present`);
+      assert.equal(childText(mr, 'Email:StartTime'), '2026-12-03T09:00:00.000Z');
+      assert.equal(child(mr, 'Email2:MeetingMessageType') !== undefined, version === '16.1', `${version}: MeetingMessageType is 14.1+`);
+      if (version === '16.1') {
+        assert.equal(child(mr, 'Email:Location'), undefined);
+        assert.equal(childText(child(mr, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName'), 'Room 4.12', '16.x: AirSyncBase Location');
+      } else {
+        assert.equal(childText(mr, 'Email:Location'), 'Room 4.12');
+      }
+    }
+  });
+
+  it('an update with a higher SEQUENCE moves the meeting and asks again; a cancellation marks it canceled and cannot be answered', async () => {
+    const bob = await device('bob@contoso.test');
+    const uid = freshUid();
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Planning', calendar: ics({ uid, summary: 'Planning' }) }), ['bob@contoso.test']);
+    const [mailId] = added(await sync(bob, 'Inbox'), 'Planning');
+    const [calId] = added(await sync(bob, 'Calendar'), 'Planning');
+    const [accepted] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Inbox'), requestId: mailId }]);
+    assert.equal(childText(accepted, 'MeetingResponse:CalendarId'), calId);
+    await sync(bob, 'Calendar');
+
+    // A resend of the same sequence keeps the answer; a new one (moved by a day) asks again.
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Planning', calendar: ics({ uid, summary: 'Planning', location: 'Room 2' }) }), ['bob@contoso.test']);
+    let change = (await sync(bob, 'Calendar')).changes.get(calId);
+    assert.equal(childText(change, 'Calendar:Location'), 'Room 2');
+    assert.equal(childText(change, 'Calendar:ResponseType'), '3', 'same sequence: still accepted');
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Planning (moved)',
+      calendar: ics({ uid, summary: 'Planning', sequence: 1, start: '20261204T100000', end: '20261204T110000' }) }), ['bob@contoso.test']);
+    const [updateId, update] = added(await sync(bob, 'Inbox'), 'Planning (moved)');
+    assert.equal(childText(child(update, 'Email:MeetingRequest'), 'Email2:MeetingMessageType'), '2', 'a full update');
+    change = (await sync(bob, 'Calendar')).changes.get(calId);
+    assert.ok(change, 'the same calendar item is updated, not a second one added');
+    assert.equal(childText(change, 'Calendar:StartTime'), '20261204T090000Z');
+    assert.equal(childText(change, 'Calendar:ResponseType'), '5', 'a new sequence asks again');
+    assert.equal(childText(change, 'Calendar:BusyStatus'), '1');
+
+    // An older sequence arriving late changes nothing.
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Planning (late)', calendar: ics({ uid, summary: 'Planning', sequence: 0 }) }), ['bob@contoso.test']);
+    await sync(bob, 'Inbox');
+    assert.equal((await sync(bob, 'Calendar')).changes.size, 0, 'an outdated invitation does not move the meeting back');
+
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Canceled: Planning', method: 'CANCEL',
+      calendar: ics({ uid, summary: 'Planning', sequence: 2, method: 'CANCEL' }) }), ['bob@contoso.test']);
+    const [cancelId, cancel] = added(await sync(bob, 'Inbox'), 'Canceled: Planning');
+    assert.equal(childText(cancel, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Canceled');
+    assert.ok(child(cancel, 'Email:MeetingRequest'), 'a cancellation carries the event too');
+    change = (await sync(bob, 'Calendar')).changes.get(calId);
+    assert.equal(childText(change, 'Calendar:MeetingStatus'), '7', 'canceled, received');
+    assert.equal(childText(change, 'Calendar:BusyStatus'), '0', 'a canceled meeting keeps no one busy');
+    assert.equal(childText(change, 'Calendar:Subject'), 'Canceled: Planning');
+
+    const [refused] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Inbox'), requestId: cancelId }]);
+    assert.equal(childText(refused, 'MeetingResponse:Status'), '2');
+    assert.equal(child(refused, 'MeetingResponse:CalendarId'), undefined);
+    assert.ok(updateId);
+  });
+
+  it('Decline takes the meeting off the calendar and names no CalendarId; Tentative from the calendar item (14.1) keeps it tentative', async () => {
+    const carol = await device('carol@contoso.test');
+    const [one, two] = [freshUid(), freshUid()];
+    await sync(carol, 'Inbox');
+    await sync(carol, 'Calendar');
+    const to = ['carol@contoso.test'];
+    const attendees = [{ email: 'carol@contoso.test', name: 'Carol Chen' }];
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to, subject: 'Decline me', calendar: ics({ uid: one, summary: 'Decline me', attendees }) }), to);
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to, subject: 'Maybe', calendar: ics({ uid: two, summary: 'Maybe', attendees }) }), to);
+    const inbox = await sync(carol, 'Inbox');
+    const [declineMail] = added(inbox, 'Decline me');
+    const cal = await sync(carol, 'Calendar');
+    const [declineCal] = added(cal, 'Decline me');
+    const [maybeCal] = added(cal, 'Maybe');
+
+    const [declined, tentative] = await respond(carol, [
+      { answer: 3, folder: carol.folders.get('Inbox'), requestId: declineMail },
+      { answer: 2, folder: carol.folders.get('Calendar'), requestId: maybeCal },
+    ]);
+    assert.equal(childText(declined, 'MeetingResponse:Status'), '1');
+    assert.equal(child(declined, 'MeetingResponse:CalendarId'), undefined, 'declined: no calendar item');
+    assert.equal(childText(tentative, 'MeetingResponse:Status'), '1');
+    assert.equal(childText(tentative, 'MeetingResponse:CalendarId'), maybeCal);
+    const after = await sync(carol, 'Calendar');
+    assert.deepEqual(after.deletes, [declineCal]);
+    assert.equal(childText(after.changes.get(maybeCal), 'Calendar:ResponseType'), '2');
+    assert.equal(childText(after.changes.get(maybeCal), 'Calendar:BusyStatus'), '1');
+  });
+
+  it('16.1 SendResponse: the server sends the iCalendar REPLY, and the organizer\'s own calendar item records the answer', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const bob = await device('bob@contoso.test', '16.1');
+    const uid = freshUid();
+    await sync(alice, 'Calendar');
+    await sync(alice, 'Inbox');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    // Alice's device books the meeting in her calendar, then sends the invitation itself.
+    const booked = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'm-1'), A('ApplicationData',
+      CAL('Timezone', Buffer.alloc(172).toString('base64')), CAL('AllDayEvent', 0), CAL('BusyStatus', 2),
+      CAL('DtStamp', '20261128T120000Z'), CAL('EndTime', '20261210T150000Z'), CAL('Subject', 'Design review'), CAL('StartTime', '20261210T140000Z'),
+      CAL('UID', uid), CAL('MeetingStatus', 1),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1)))))]);
+    const aliceItem = childText(booked.responses[0], 'AirSync:ServerId')!;
+    assert.equal(childText(booked.responses[0], 'AirSync:Status'), '1');
+    const invite = inviteMail({ from: 'Alice Andersen <alice@contoso.test>', to: ['bob@contoso.test'], subject: 'Design review',
+      calendar: ics({ uid, summary: 'Design review', organizer: { email: 'alice@contoso.test', name: 'Alice Andersen' }, start: '20261210T150000', end: '20261210T160000' }) });
+    const sent = await alice.c.send('SendMail', CM('SendMail', CM('ClientId', `invite-${uidCounter}-${Date.now()}`), CM('SaveInSentItems'), CM('Mime', invite.toString('utf8'))));
+    assert.equal(sent.status, 200, `${sent.headers.get('x-easmime-reason')}`);
+    assert.equal(sent.raw.length, 0, `SendMail succeeded: ${JSON.stringify(sent.body)} ${sent.headers.get('x-easmime-reason')}`);
+    assert.equal((await sync(alice, 'Calendar')).adds.size, 0, 'the organizer gets no attendee copy of her own meeting');
+
+    const [mailId] = added(await sync(bob, 'Inbox'), 'Design review');
+    const [calId] = added(await sync(bob, 'Calendar'), 'Design review');
+    const [result] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Inbox'), requestId: mailId,
+      extra: [MR('SendResponse', B('Body', B('Type', 1), B('Data', 'See you there.')))] }]);
+    assert.equal(childText(result, 'MeetingResponse:Status'), '1');
+    assert.equal(childText(result, 'MeetingResponse:CalendarId'), calId);
+
+    const [, reply] = added(await sync(alice, 'Inbox'), 'Accepted: Design review');
+    assert.equal(childText(reply, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Resp.Pos');
+    assert.equal(child(reply, 'Email:MeetingRequest'), undefined, 'a reply carries no MeetingRequest');
+    assert.match(childText(reply, 'Email:From') ?? '', /bob@contoso\.test/);
+    const aliceChange = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+    assert.ok(aliceChange, 'the organizer\'s item changed');
+    const bobThere = childrenOf(child(aliceChange, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(childText(bobThere, 'Calendar:AttendeeStatus'), '3', 'Bob accepted');
+    assert.equal(childText(aliceChange, 'Calendar:Subject'), 'Design review', 'the rest of her item stays');
+  });
+
+  it('an external organizer\'s answer is relayed as a METHOD:REPLY iCalendar with the attendee\'s PARTSTAT', async () => {
+    const bob = await device('bob@contoso.test', '16.0');
+    const uid = freshUid();
+    await sync(bob, 'Inbox');
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Vendor call', calendar: ics({ uid, summary: 'Vendor call' }) }), ['bob@contoso.test']);
+    const [mailId] = added(await sync(bob, 'Inbox'), 'Vendor call');
+    const [result] = await respond(bob, [{ answer: 3, folder: bob.folders.get('Inbox'), requestId: mailId, extra: [MR('SendResponse')] }]);
+    assert.equal(childText(result, 'MeetingResponse:Status'), '1');
+    const token = fs.readFileSync(path.join(server.data, 'admin.token'), 'utf8').trim();
+    const list = await (await fetch(`${server.baseUrl}/admin/captured?to=olivia%40fabrikam.test`, { headers: { Authorization: `Bearer ${token}` } })).json() as Array<{ id: number; subject: string }>;
+    const mine = list.filter((m) => m.subject === 'Declined: Vendor call');
+    assert.equal(mine.length, 1);
+    const raw = Buffer.from(await (await fetch(`${server.baseUrl}/admin/captured/${mine[0]!.id}`, { headers: { Authorization: `Bearer ${token}` } })).arrayBuffer()).toString('utf8');
+    assert.match(raw, /Content-Type: text\/calendar; charset=utf-8; method=REPLY/i);
+    const calendar = calendarPart(raw);
+    assert.match(calendar, /^METHOD:REPLY\r$/m);
+    assert.match(calendar, new RegExp(`^UID:${uid.replace(/[.]/g, '\\.')}\\r$`, 'm'));
+    assert.match(calendar.replace(/\r\n[ \t]/g, ''), /^ATTENDEE;[^\r]*PARTSTAT=DECLINED[^\r]*:mailto:bob@contoso\.test\r$/im);
+  });
+
+  it('refuses what is not an invitation the user can answer, each Request on its own', async () => {
+    const bob = await device('bob@contoso.test');
+    const carol = await device('carol@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(carol, 'Inbox');
+    const uid = freshUid();
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['carol@contoso.test'], subject: 'Carol only', calendar: ics({ uid, summary: 'Carol only' }) }), ['carol@contoso.test']);
+    await smtp(Buffer.from('From: olivia@fabrikam.test\r\nTo: bob@contoso.test\r\nSubject: Just mail\r\n\r\nNo meeting here.\r\n'), ['bob@contoso.test']);
+    const [carolMail] = added(await sync(carol, 'Inbox'), 'Carol only');
+    const [plain] = added(await sync(bob, 'Inbox'), 'Just mail');
+    const inbox = bob.folders.get('Inbox')!;
+    const results = await respond(bob, [
+      { answer: 1, folder: inbox, requestId: plain },
+      { answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail }, // another user's invitation
+      { answer: 1, folder: inbox, requestId: `${inbox}:999999999` },
+      { answer: 9, folder: inbox, requestId: plain },
+      { answer: 1, folder: bob.folders.get('Calendar'), requestId: plain }, // CollectionId disagrees with the ServerId
+      { answer: 1, folder: inbox, requestId: 'not-an-id' },
+    ]);
+    assert.deepEqual(results.map((r) => childText(r, 'MeetingResponse:Status')), ['2', '2', '2', '2', '2', '2']);
+    assert.ok(results.every((r) => child(r, 'MeetingResponse:CalendarId') === undefined));
+    // Carol's invitation is untouched by Bob's attempt.
+    const [ok] = await respond(carol, [{ answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail, extra: [MR('InstanceId', '2026-12-03T09:00:00.000Z')] }]);
+    assert.equal(childText(ok, 'MeetingResponse:Status'), '2', 'a single occurrence cannot be answered');
+    const [fine] = await respond(carol, [{ answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail }]);
+    assert.equal(childText(fine, 'MeetingResponse:Status'), '1');
+
+    const empty = await bob.c.send('MeetingResponse', MR('MeetingResponse'));
+    assert.equal(empty.status, 200);
+    assert.equal(childText(empty.body, 'MeetingResponse:Status'), '103', 'a MeetingResponse without Request is malformed');
+  });
+
+  it('an unreadable calendar part leaves an ordinary message, delivered in full, and no calendar item', async () => {
+    const bob = await device('bob@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    const broken = ics({ summary: 'Broken' }).replace(/^METHOD:REQUEST\r\n/m, '').replace(/^DTSTART[^\r]*\r\n/m, '');
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Broken invitation', calendar: broken }), ['bob@contoso.test']);
+    const [, mail] = added(await sync(bob, 'Inbox'), 'Broken invitation');
+    assert.equal(childText(mail, 'Email:MessageClass'), 'IPM.Note');
+    assert.equal(child(mail, 'Email:MeetingRequest'), undefined);
+    assert.equal(childText(child(mail, 'AirSyncBase:Body'), 'AirSyncBase:Data'), 'Let us go through the quarter.\n');
+    assert.equal((await sync(bob, 'Calendar')).adds.size, 0);
+    const line = server.logs.find((l) => l.msg === 'calendar part not read');
+    assert.ok(line, 'the server says why');
+    assert.match(String(line.reason), /METHOD/);
+  });
+
+  it('a signed invitation (openssl) keeps its S/MIME class for the client to verify, and still places the meeting', async () => {
+    const bob = await device('bob@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    const uid = freshUid();
+    const signer = makeSigner('olivia@fabrikam.test');
+    const dir = tempDir('easmime-invite-');
+    const inner = path.join(dir, 'inner.txt');
+    fs.writeFileSync(inner, inviteEntity(ics({ uid, summary: 'Signed meeting' }), 'REQUEST', 'Signed agenda.'));
+    const out = execFileSync('openssl', ['smime', '-sign', '-in', inner, '-signer', signer.cert, '-inkey', signer.key, '-from', 'olivia@fabrikam.test',
+      '-to', 'bob@contoso.test', '-subject', 'Signed meeting', '-md', 'sha256', '-crlfeol'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await smtp(Buffer.from(out.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'), ['bob@contoso.test']);
+    const [, mail] = added(await sync(bob, 'Inbox'), 'Signed meeting');
+    assert.equal(childText(mail, 'Email:MessageClass'), 'IPM.Note.SMIME.MultipartSigned');
+    assert.equal(childText(child(mail, 'Email:MeetingRequest'), 'Email:StartTime'), '2026-12-03T09:00:00.000Z');
+    const [, item] = added(await sync(bob, 'Calendar'), 'Signed meeting');
+    assert.equal(childText(item, 'Calendar:UID'), uid);
+  });
+});
+
+/** The decoded text/calendar part of a message nodemailer composed (base64 or quoted-printable or 7bit). */
+function calendarPart(raw: string): string {
+  const at = raw.search(/Content-Type: text\/calendar/i);
+  assert.ok(at >= 0, 'a text/calendar part');
+  const part = raw.slice(at);
+  const headerEnd = part.indexOf('\r\n\r\n');
+  const headers = part.slice(0, headerEnd);
+  const body = part.slice(headerEnd + 4).split(/\r\n--/)[0]!;
+  if (/Content-Transfer-Encoding: base64/i.test(headers)) return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (/Content-Transfer-Encoding: quoted-printable/i.test(headers)) {
+    return body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
+  return body;
+}
+
