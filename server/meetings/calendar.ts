@@ -4,7 +4,8 @@
 import { decodePimData, encodePimData } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
-import { globalObjId, type Invitation, type PartStat } from './invitation.js';
+import { globalObjId } from './global-obj-id.js';
+import type { Invitation, PartStat } from './invitation.js';
 
 /** MS-ASCAL ResponseType: what the attendee answered. */
 export const ResponseType = { None: 0, Organizer: 1, Tentative: 2, Accepted: 3, Declined: 4, NotResponded: 5 } as const;

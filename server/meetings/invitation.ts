@@ -5,6 +5,13 @@
 // the component tree right after, and the one costly thing ical.js does later, expanding a VTIMEZONE's
 // transitions year by year, is only allowed for the yearly rules real calendars use and within a budget.
 import ICAL from 'ical.js';
+import {
+  clean, CONTROLS, cutUtf8, errorMessage, short, validWall, wallMs, wallStamp, type Component, type Property, type Recur, type Wall,
+} from './ical-values.js';
+import { easRecurrence, type EasRecurrence } from './recurrence.js';
+import {
+  intlFormat, intlOffset, intlWallOffset, offsetMinutes, ruleStillRuns, timezoneBlob, transition, transitionRule, UTC_BLOB, zoneRuleProblem,
+} from './timezone.js';
 
 export type MeetingMethod = 'REQUEST' | 'CANCEL' | 'REPLY';
 
@@ -18,22 +25,6 @@ export interface InvitationAttendee {
   type: 'required' | 'optional' | 'resource';
   partstat: PartStat;
   rsvp: boolean;
-}
-
-/** MS-ASCAL Recurrence, in EAS terms (Type 0 daily, 1 weekly, 2 monthly, 3 monthly on the nth day, 5 yearly, 6 yearly on the nth day). */
-export interface EasRecurrence {
-  type: 0 | 1 | 2 | 3 | 5 | 6;
-  interval: number;
-  /** UNTIL as ms since the epoch (UTC). */
-  until?: number;
-  /** COUNT. */
-  occurrences?: number;
-  /** Bit mask: Sunday 1, Monday 2, Tuesday 4, Wednesday 8, Thursday 16, Friday 32, Saturday 64. */
-  dayOfWeek?: number;
-  dayOfMonth?: number;
-  /** 1-4, 5 for the last. */
-  weekOfMonth?: number;
-  monthOfYear?: number;
 }
 
 export interface Invitation {
@@ -87,13 +78,7 @@ const MAX_TEXT_BYTES = 64 * 1024;
 /** Years of VTIMEZONE rules ical.js may expand per parse (about 25 µs each); Outlook's zones, which start in 1601, need about 860. */
 const ZONE_EXPANSION_BUDGET = 4000;
 
-type Component = InstanceType<typeof ICAL.Component>;
-type Property = InstanceType<typeof ICAL.Property>;
-type Recur = InstanceType<typeof ICAL.Recur>;
 type Timezone = InstanceType<typeof ICAL.Timezone>;
-
-/** A wall-clock reading, as written in the text. */
-interface Wall { y: number; mo: number; d: number; h: number; mi: number; s: number }
 
 type Zone =
   | { kind: 'utc' }
@@ -108,13 +93,9 @@ interface When { wall: Wall; date: boolean; zone: Zone }
 const UTC: Zone = { kind: 'utc' };
 const FLOATING: Zone = { kind: 'floating' };
 const DAY_MS = 86_400_000;
-const WEEKDAYS = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
-const BYDAY = /^([+-]?\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$/;
 // jCal forms ical.js gives a DATE or DATE-TIME; "T::" is what it makes of a DATE written without VALUE=DATE.
 const JCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(Z)?|T::)?$/;
 const UTC_OFFSET = /^[+-]\d{2}:\d{2}(?::\d{2})?$/;
-/** Control characters but newline and tab, which texts keep. */
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 export function parseInvitation(ics: string): Invitation {
   if (typeof ics !== 'string') throw new InvitationError('the iCalendar text is not a string');
@@ -530,83 +511,10 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-// ---- recurrence ---------------------------------------------------------------------------------
-
-interface ByDay { n?: number; dow: number }
-
-/** The EAS form of a rule, or why there is none. UNTIL and COUNT are the caller's. */
-function easRecurrence(rule: Recur, start: Wall): EasRecurrence | string {
-  const p = rule.parts;
-  for (const k of ['BYSECOND', 'BYMINUTE', 'BYHOUR', 'BYWEEKNO', 'BYYEARDAY'] as const) {
-    if (p[k]?.length) return `${k} is not supported`;
-  }
-  const monthDays = p.BYMONTHDAY ?? [];
-  const months = p.BYMONTH ?? [];
-  const setPos = p.BYSETPOS ?? [];
-  if (monthDays.length > 1) return 'several BYMONTHDAY values';
-  if (setPos.length > 1) return 'several BYSETPOS values';
-  if (months.length > 1) return 'several BYMONTH values';
-  const days: ByDay[] = [];
-  for (const d of p.BYDAY ?? []) {
-    const m = BYDAY.exec(String(d).toUpperCase());
-    if (!m) return `BYDAY ${d} is not a weekday`;
-    days.push(m[1] === undefined ? { dow: WEEKDAYS.indexOf(m[2]!) } : { n: Number(m[1]), dow: WEEKDAYS.indexOf(m[2]!) });
-  }
-  const interval = Number.isSafeInteger(rule.interval) && rule.interval >= 1 ? rule.interval : 1;
-  const mask = days.reduce((acc, d) => acc | (1 << d.dow), 0);
-  const plain = days.every((d) => d.n === undefined);
-  const startDow = new Date(wallMs(start)).getUTCDay();
-  switch (rule.freq) {
-    case 'DAILY':
-      if (monthDays.length || months.length || setPos.length) return 'BYMONTHDAY, BYMONTH or BYSETPOS with FREQ=DAILY';
-      if (!days.length) return { type: 0, interval };
-      if (!plain || interval > 1) return 'FREQ=DAILY with BYDAY is only weekly when every day is plain and INTERVAL is 1';
-      return { type: 1, interval: 1, dayOfWeek: mask };
-    case 'WEEKLY':
-      if (monthDays.length || months.length || setPos.length) return 'BYMONTHDAY, BYMONTH or BYSETPOS with FREQ=WEEKLY';
-      if (!plain) return 'numbered BYDAY with FREQ=WEEKLY';
-      return { type: 1, interval, dayOfWeek: days.length ? mask : 1 << startDow };
-    case 'MONTHLY':
-    case 'YEARLY': {
-      const yearly = rule.freq === 'YEARLY';
-      if (!yearly && months.length) return 'BYMONTH with FREQ=MONTHLY';
-      const nth = nthDay(days, monthDays, setPos);
-      if (typeof nth === 'string') return nth;
-      const month = yearly ? { monthOfYear: months[0] ?? start.mo } : {};
-      if (nth) return { type: yearly ? 6 : 3, interval, dayOfWeek: nth.mask, weekOfMonth: nth.week, ...month };
-      const day = monthDays[0] ?? start.d;
-      if (day < 1 || day > 31) return `BYMONTHDAY ${day}`;
-      return { type: yearly ? 5 : 2, interval, dayOfMonth: day, ...month };
-    }
-    default:
-      return rule.freq ? `FREQ=${rule.freq}` : 'no FREQ';
-  }
-}
-
-/** The "nth weekday(s) of the month" of a MONTHLY or YEARLY rule; null when it names a day of the month instead. */
-function nthDay(days: ByDay[], monthDays: number[], setPos: number[]): { mask: number; week: number } | null | string {
-  const week = (n: number): number | undefined => (n === -1 ? 5 : n >= 1 && n <= 4 ? n : undefined);
-  if (!days.length) {
-    if (setPos.length) return 'BYSETPOS without BYDAY';
-    // MS-ASCAL: DayOfWeek 127 in the fifth week is the month's last day.
-    if (monthDays[0] === -1) return { mask: 127, week: 5 };
-    if (monthDays.length && monthDays[0]! < 1) return `BYMONTHDAY ${monthDays[0]}`;
-    return null;
-  }
-  if (monthDays.length) return 'BYDAY with BYMONTHDAY';
-  if (days.length === 1 && days[0]!.n !== undefined && !setPos.length) {
-    const w = week(days[0]!.n);
-    return w ? { mask: 1 << days[0]!.dow, week: w } : `BYDAY ${days[0]!.n} (EAS has weeks 1-4 and the last)`;
-  }
-  if (days.every((d) => d.n === undefined) && setPos.length === 1) {
-    const w = week(setPos[0]!);
-    return w ? { mask: days.reduce((acc, d) => acc | (1 << d.dow), 0), week: w } : `BYSETPOS ${setPos[0]} (EAS has weeks 1-4 and the last)`;
-  }
-  return 'BYDAY needs one numbered day, or plain days with one BYSETPOS';
-}
-
 // ---- time zones ---------------------------------------------------------------------------------
 
+// Kept with the reader rather than in timezone.ts: a VTIMEZONE RRULE ical.js cannot decode is refused
+// as the whole text's InvitationError, through decoded().
 /** Why ical.js should not expand this VTIMEZONE, or undefined when it can do so quickly and correctly. */
 function zoneProblem(comp: Component): string | undefined {
   // ical.js expands any sub-component that looks like an observance, whatever its name.
@@ -636,270 +544,4 @@ function zoneProblem(comp: Component): string | undefined {
     }
   }
   return undefined;
-}
-
-/** ical.js iterates zone rules occurrence by occurrence; rules that may never match would spin. */
-function zoneRuleProblem(r: Recur): string | undefined {
-  if (r.freq !== 'YEARLY' || r.interval !== 1) return 'is not yearly';
-  const p = r.parts;
-  for (const [k, v] of Object.entries(p)) {
-    if (Array.isArray(v) && v.length && k !== 'BYMONTH' && k !== 'BYDAY' && k !== 'BYMONTHDAY') return `uses ${k}`;
-  }
-  if (p.BYMONTH?.length !== 1) return 'needs one BYMONTH';
-  return ruleDay(p.BYDAY ?? [], p.BYMONTHDAY ?? [], p.BYMONTH[0]!) === undefined ? 'is not "nth weekday" or a fixed day of its month' : undefined;
-}
-
-/** A yearly rule's day: nth (1-5, -1 as 5) weekday, "weekday on or after day 1/8/15/22", or a fixed day. */
-function ruleDay(byDay: string[], monthDays: number[], month: number): { dow: number; week: number } | { day: number } | undefined {
-  const m = byDay.length === 1 ? BYDAY.exec(String(byDay[0]).toUpperCase()) : null;
-  if (m && m[1] !== undefined && !monthDays.length) {
-    const n = Number(m[1]);
-    return n === -1 || (n >= 1 && n <= 5) ? { dow: WEEKDAYS.indexOf(m[2]!), week: n === -1 ? 5 : n } : undefined;
-  }
-  if (m && m[1] === undefined && monthDays.length === 7 && [1, 8, 15, 22].includes(monthDays[0]!) && monthDays.every((d, i) => d === monthDays[0]! + i)) {
-    return { dow: WEEKDAYS.indexOf(m[2]!), week: (monthDays[0]! + 6) / 7 };
-  }
-  if (!byDay.length && monthDays.length === 1 && monthDays[0]! >= 1 && monthDays[0]! <= monthLength(1, month)) return { day: monthDays[0]! };
-  return undefined;
-}
-
-/** A STANDARD/DAYLIGHT transition as TIME_ZONE_INFORMATION holds it, when it is an "nth weekday" rule. */
-function transitionRule(sub: Component): TransitionRule | undefined {
-  const rule = sub.getFirstPropertyValue('rrule') as Recur | null;
-  if (!rule) return undefined;
-  const day = ruleDay(rule.parts.BYDAY ?? [], rule.parts.BYMONTHDAY ?? [], rule.parts.BYMONTH?.[0] ?? 0);
-  if (!day || !('dow' in day)) return undefined;
-  const start = sub.getFirstPropertyValue('dtstart') as InstanceType<typeof ICAL.Time>;
-  return { month: rule.parts.BYMONTH![0]!, dayOfWeek: day.dow, week: day.week, hour: start.hour, minute: start.minute };
-}
-
-/** Whether a yearly rule still recurs at `at`; one that ended (DST abolished, rules changed) or a one-off transition does not. */
-function ruleStillRuns(sub: Component, at: Wall): boolean {
-  const rule = sub.getFirstPropertyValue('rrule') as Recur | null;
-  if (!rule) return false;
-  if (!rule.until) return rule.count === null || rule.count === undefined;
-  const u = rule.until;
-  return wallStamp({ y: u.year, mo: u.month, d: u.day, h: u.hour, mi: u.minute, s: u.second }) >= wallStamp(at);
-}
-
-function offsetMinutes(sub: Component): number {
-  const m = /^([+-])(\d{2}):(\d{2})/.exec(String(sub.getFirstProperty('tzoffsetto')!.jCal[3]))!;
-  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-}
-
-function intlFormat(tzid: string): Intl.DateTimeFormat | undefined {
-  try {
-    return new Intl.DateTimeFormat('en-US', {
-      timeZone: tzid, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-    });
-  } catch {
-    return undefined;
-  }
-}
-
-/** The zone's offset from UTC at a UTC instant, minutes. */
-function intlOffset(fmt: Intl.DateTimeFormat, ms: number): number {
-  const f: Record<string, number> = {};
-  for (const part of fmt.formatToParts(ms)) if (part.type !== 'literal') f[part.type] = Number(part.value);
-  const local = wallMs({ y: f.year ?? 1970, mo: f.month ?? 1, d: f.day ?? 1, h: f.hour ?? 0, mi: f.minute ?? 0, s: f.second ?? 0 });
-  return Math.round((local - Math.floor(ms / 1000) * 1000) / 60_000);
-}
-
-/** The offset in force at a wall-clock reading (given as if it were UTC): guess, then correct once. */
-function intlWallOffset(fmt: Intl.DateTimeFormat, local: number): number {
-  return intlOffset(fmt, local - intlOffset(fmt, local) * 60_000);
-}
-
-/** The first offset change in (from, to]; the offsets at the two ends differ. */
-function transition(fmt: Intl.DateTimeFormat, from: number, to: number): { before: number; after: number; rule: TransitionRule } {
-  let lo = Math.floor(from / 60_000);
-  let hi = Math.floor(to / 60_000);
-  const before = intlOffset(fmt, from);
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (intlOffset(fmt, mid * 60_000) === before) lo = mid;
-    else hi = mid;
-  }
-  const at = hi * 60_000;
-  // TIME_ZONE_INFORMATION names the moment by the clock still showing the old time.
-  const wall = new Date(at + before * 60_000);
-  const day = wall.getUTCDate();
-  const last = monthLength(wall.getUTCFullYear(), wall.getUTCMonth() + 1);
-  return {
-    before,
-    after: intlOffset(fmt, at),
-    rule: {
-      month: wall.getUTCMonth() + 1, dayOfWeek: wall.getUTCDay(), week: day + 7 > last ? 5 : Math.ceil(day / 7),
-      hour: wall.getUTCHours(), minute: wall.getUTCMinutes(),
-    },
-  };
-}
-
-function monthLength(y: number, mo: number): number {
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  return mo === 2 && leap ? 29 : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
-}
-
-function validWall(w: Wall): boolean {
-  return Number.isInteger(w.y) && w.y >= 0 && w.y <= 9999 && w.d >= 1 && w.d <= monthLength(w.y, w.mo) && w.h <= 23 && w.mi <= 59 && w.s <= 60;
-}
-
-/** A reading as ms since the epoch as if it were UTC; Date.UTC would read years below 100 as 19xx. */
-function wallMs(w: Wall): number {
-  const d = new Date(0);
-  d.setUTCFullYear(w.y, w.mo - 1, w.d);
-  d.setUTCHours(w.h, w.mi, w.s, 0);
-  return d.getTime();
-}
-
-/** Sorts like the jCal strings of DTSTART values. */
-function wallStamp(w: Wall): string {
-  const p = (n: number, l = 2): string => String(n).padStart(l, '0');
-  return `${p(w.y, 4)}-${p(w.mo)}-${p(w.d)}T${p(w.h)}:${p(w.mi)}:${p(w.s)}`;
-}
-
-/** The day of a standard/daylight transition: the week-th (5 = last) dayOfWeek (0 = Sunday) of month, at hour:minute local time. */
-export interface TransitionRule { month: number; dayOfWeek: number; week: number; hour: number; minute: number }
-
-export interface TimezoneInfo {
-  /** Minutes; UTC = local time + bias (Central Europe: -60). */
-  bias: number;
-  standardName: string;
-  daylightName: string;
-  standardDate?: TransitionRule;
-  daylightDate?: TransitionRule;
-  /** Minutes added to bias in daylight time (usually -60). */
-  daylightBias?: number;
-}
-
-/**
- * MS TIME_ZONE_INFORMATION as EAS carries it (MS-ASDTYPE TimeZone), base64: Bias, StandardName (32
- * WCHARs), StandardDate (SYSTEMTIME), StandardBias, DaylightName, DaylightDate, DaylightBias, all
- * little-endian; 172 bytes. A zone without daylight saving has zeroed dates.
- */
-export function timezoneBlob(z: TimezoneInfo): string {
-  const b = Buffer.alloc(172);
-  b.writeInt32LE(z.bias, 0);
-  const name = (s: string, at: number): void => {
-    // 31 UTF-16 units and a NUL, not splitting a surrogate pair.
-    const cut = s.length > 31 ? s.slice(0, /[\ud800-\udbff]/.test(s[30]!) ? 30 : 31) : s;
-    b.write(cut, at, 62, 'utf16le');
-  };
-  const date = (r: TransitionRule | undefined, at: number): void => {
-    if (!r) return;
-    // SYSTEMTIME: year 0 marks a yearly rule, "day" is then the week of the month.
-    [0, r.month, r.dayOfWeek, r.week, r.hour, r.minute, 0, 0].forEach((v, i) => b.writeUInt16LE(v, at + 2 * i));
-  };
-  const daylight = z.standardDate && z.daylightDate;
-  name(z.standardName, 4);
-  if (daylight) date(z.standardDate, 68);
-  b.writeInt32LE(0, 84);
-  name(z.daylightName, 88);
-  if (daylight) date(z.daylightDate, 152);
-  b.writeInt32LE(daylight ? z.daylightBias ?? 0 : 0, 168);
-  return b.toString('base64');
-}
-
-const UTC_BLOB = timezoneBlob({ bias: 0, standardName: 'UTC', daylightName: 'UTC' });
-
-// ---- text ---------------------------------------------------------------------------------------
-
-function clean(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
-}
-
-/** At most `max` bytes of UTF-8, cut between characters. */
-function cutUtf8(s: string, max: number): string {
-  if (Buffer.byteLength(s, 'utf8') <= max) return s;
-  const b = Buffer.from(s, 'utf8');
-  let end = max;
-  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
-  return b.subarray(0, end).toString('utf8');
-}
-
-function short(s: string): string {
-  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-// ---- GlobalObjId --------------------------------------------------------------------------------
-
-const GOID_CLASS = '040000008200E00074C5B7101A82E008';
-
-/**
- * MS-ASEMAIL GlobalObjId: the MS-OXOCAL PidLidGlobalObjectId, base64. Outlook's UIDs are that
- * structure in hex already (MS-OXCICAL 2.1.3.1.1.20.26); any other UID is wrapped as "vCal-Uid" data.
- */
-export function globalObjId(uid: string): string {
-  if (uid.length % 2 === 0 && /^[0-9a-f]+$/i.test(uid) && uid.slice(0, 32).toUpperCase() === GOID_CLASS) {
-    return Buffer.from(uid, 'hex').toString('base64');
-  }
-  const data = Buffer.concat([Buffer.from('vCal-Uid', 'ascii'), Buffer.from([1, 0, 0, 0]), Buffer.from(uid, 'utf8'), Buffer.from([0])]);
-  const head = Buffer.alloc(40); // class id, instance date, creation time, reserved, size
-  Buffer.from(GOID_CLASS, 'hex').copy(head, 0);
-  head.writeUInt32LE(data.length, 36);
-  return Buffer.concat([head, data]).toString('base64');
-}
-
-// ---- replies ------------------------------------------------------------------------------------
-
-const REPLY_PREFIX = { accepted: 'Accepted: ', tentative: 'Tentative: ', declined: 'Declined: ' } as const;
-
-export function composeReply(inv: Invitation, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined', comment?: string): string {
-  const cal = new ICAL.Component(['vcalendar', [], []]);
-  cal.addPropertyWithValue('prodid', '-//easmime//EN');
-  cal.addPropertyWithValue('version', '2.0');
-  cal.addPropertyWithValue('method', 'REPLY');
-  const ev = new ICAL.Component('vevent');
-  cal.addSubcomponent(ev);
-  const at = (ms: number): InstanceType<typeof ICAL.Time> => {
-    const d = new Date(ms);
-    return inv.allDay
-      ? ICAL.Time.fromData({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), isDate: true })
-      : ICAL.Time.fromJSDate(d, true);
-  };
-  ev.addPropertyWithValue('uid', inv.uid);
-  ev.addPropertyWithValue('sequence', inv.sequence);
-  ev.addPropertyWithValue('dtstamp', ICAL.Time.fromJSDate(new Date(), true));
-  ev.addPropertyWithValue('dtstart', at(inv.start));
-  ev.addPropertyWithValue('dtend', at(inv.end));
-  if (inv.recurrenceId !== undefined) ev.addPropertyWithValue('recurrence-id', at(inv.recurrenceId));
-  ev.addPropertyWithValue('summary', REPLY_PREFIX[partstat] + clean(inv.summary));
-  if (inv.organizer) addressProperty(ev, 'organizer', inv.organizer.email, inv.organizer.name);
-  const email = attendee.email.trim().toLowerCase();
-  const name = attendee.name ?? inv.attendees.find((a) => a.email === email)?.name;
-  addressProperty(ev, 'attendee', email, name).setParameter('partstat', partstat.toUpperCase());
-  if (comment) ev.addPropertyWithValue('comment', comment.replace(/\r\n?/g, '\n').replace(CONTROLS, ''));
-  return fold(cal.toString());
-}
-
-function addressProperty(ev: Component, name: string, email: string, cn: string | undefined): Property {
-  const p = ev.addPropertyWithValue(name, `mailto:${clean(email)}`);
-  const n = cn === undefined ? '' : clean(cn).trim();
-  if (n) p.setParameter('cn', n);
-  return p;
-}
-
-/**
- * RFC 5545 3.1: lines of at most 75 octets, continuation lines starting with a space, never inside
- * a UTF-8 sequence, each line ending in CRLF. ical.js folds continuation lines at 76, so refold.
- */
-function fold(text: string): string {
-  return text.replace(/\r\n[ \t]/g, '').split('\r\n').map((line) => {
-    let out = '';
-    let octets = 0;
-    for (const ch of line) {
-      const n = Buffer.byteLength(ch, 'utf8');
-      if (octets + n > 75) {
-        out += '\r\n ';
-        octets = 1;
-      }
-      out += ch;
-      octets += n;
-    }
-    return out;
-  }).join('\r\n') + '\r\n';
 }

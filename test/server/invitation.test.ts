@@ -2,9 +2,10 @@
 // composed for them; the EAS time zone blob and GlobalObjId laid out byte by byte.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import {
-  composeReply, globalObjId, InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, timezoneBlob, type Invitation,
-} from '../../server/meetings/invitation.js';
+import { globalObjId } from '../../server/meetings/global-obj-id.js';
+import { InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, type Invitation } from '../../server/meetings/invitation.js';
+import { composeReply } from '../../server/meetings/reply.js';
+import { timezoneBlob } from '../../server/meetings/timezone.js';
 
 const ics = (...lines: string[]): string => lines.join('\r\n') + '\r\n';
 const utc = (s: string): number => Date.parse(s);
