@@ -63,10 +63,10 @@ export function toNewMessage(parsed: ParsedMessage, raw: Buffer, receivedAt: Dat
   };
 }
 
-/** A meeting message's invitation as stored, and the class the mail takes. */
+/** A meeting message's invitation as stored, and the class the mail takes (NewMessage fields). */
 interface ReadMeeting {
-  stored: StoredMeeting;
-  fields: { meeting: StoredMeeting; messageClass: string };
+  meeting: StoredMeeting;
+  messageClass: string;
 }
 
 interface PreparedDelivery {
@@ -161,7 +161,7 @@ export class MailFlow {
     const meeting = await this.readMeeting(raw, parsed);
     const receivedAt = new Date();
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
-    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict), ...meeting?.fields };
+    const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict), ...meeting };
     const stored = new Map<string, number>();
     const folders: number[] = [];
     const calendar: string[] = [];
@@ -172,11 +172,7 @@ export class MailFlow {
         const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
         stored.set(u.address, put.id);
         folders.push(put.folderId);
-        if (meeting) {
-          const change = applyToCalendar(this.store.mailbox, u, meeting.stored, parsed.text);
-          folders.push(...change.folders);
-          calendar.push(`${u.address}:${change.outcome}`);
-        }
+        if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, folders, calendar);
       }
     });
     this.events.changed(folders);
@@ -201,12 +197,18 @@ export class MailFlow {
       this.log({ level: 'warn', msg: 'calendar part not read', messageId: parsed.messageId, reason: found.error });
       return undefined;
     }
-    const stored = storedMeetingOf(found.invitation);
     if (found.invitation.warnings.length) {
       this.log({ level: 'debug', msg: 'calendar part read with warnings', messageId: parsed.messageId, warnings: found.invitation.warnings.join('; ') });
     }
     const messageClass = parsed.smimeKind === 'none' ? meetingMessageClass(found.invitation) : parsed.messageClass;
-    return { stored, fields: { meeting: stored, messageClass } };
+    return { meeting: storedMeetingOf(found.invitation), messageClass };
+  }
+
+  /** A meeting message's effect on one recipient's calendar, inside the delivery's transaction; notes the folders changed and the outcome. */
+  private placeMeeting(user: { id: number; address: string }, meeting: StoredMeeting, text: string, folders: number[], outcomes: string[]): void {
+    const change = applyToCalendar(this.store.mailbox, user, meeting, text);
+    folders.push(...change.folders);
+    outcomes.push(`${user.address}:${change.outcome}`);
   }
 
   /** Everything before the store: parse, find the local recipients, ask the gateway. */
@@ -310,7 +312,7 @@ export class MailFlow {
     const meeting = await this.readMeeting(outRaw, parsed);
     const now = new Date();
     const verdict = decision.verdict && JSON.stringify(decision.verdict);
-    const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict, ...meeting?.fields };
+    const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict, ...meeting };
     const calendar: string[] = [];
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses]);
     const delivered = new Map<string, number>();
@@ -325,16 +327,12 @@ export class MailFlow {
           const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc });
           delivered.set(u.address, put.id);
           folders.push(put.folderId);
-          if (meeting) {
-            const change = applyToCalendar(this.store.mailbox, u, meeting.stored, parsed.text);
-            folders.push(...change.folders);
-            calendar.push(`${u.address}:${change.outcome}`);
-          }
+          if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, folders, calendar);
         }
         if (env.saveInSent) {
           const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);
           if (!sent) throw new Error(`mailbox of ${env.sender.address} has no Sent Items`);
-          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true, ...meeting?.fields });
+          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true, ...meeting });
           folders.push(sent.id);
         }
         commitExternal?.();
@@ -371,6 +369,6 @@ export class MailFlow {
     const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
     const meeting = await this.readMeeting(raw, parsed);
     const m = toNewMessage(parsed, raw, opts.receivedAt ?? parsed.date);
-    return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting?.fields });
+    return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting });
   }
 }

@@ -8,7 +8,7 @@ import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
 import { PimDataError } from '../../eas/pim/items.js';
 import { attendeeItem, MeetingStatus, ResponseType, withState } from '../meetings/calendar.js';
-import { composeReply, type Invitation } from '../meetings/invitation.js';
+import { composeReply } from '../meetings/reply.js';
 import { SubmissionError } from '../mailflow.js';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
@@ -76,10 +76,7 @@ export class MeetingService implements MeetingPort {
   /** Sends the iCalendar REPLY to the organizer through the mail flow (Sent Items keeps a copy); the failure's reason, if any. */
   private async sendAnswer(p: Principal, meeting: StoredMeeting, answer: MeetingAnswer, text: string): Promise<string | undefined> {
     const organizer = meeting.organizer!;
-    const invitation: Invitation = { ...meeting, description: '', warnings: [], busyStatus: meeting.busyStatus as Invitation['busyStatus'],
-      sensitivity: meeting.sensitivity as Invitation['sensitivity'], recurrence: meeting.recurrence as Invitation['recurrence'],
-      attendees: meeting.attendees as Invitation['attendees'] };
-    const ics = composeReply(invitation, { email: p.address, name: p.displayName }, answer, text || undefined);
+    const ics = composeReply(meeting, { email: p.address, name: p.displayName }, answer, text || undefined);
     const mime = await new MailComposer({
       from: { name: p.displayName, address: p.address },
       to: organizer.name ? { name: organizer.name, address: organizer.email } : organizer.email,
