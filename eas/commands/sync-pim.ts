@@ -3,6 +3,7 @@
 import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
 import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, type PimClass } from '../pim/items.js';
 import type { CommandContext } from './context.js';
+import { V160 } from '../version.js';
 
 const Status = { Success: 1, ProtocolError: 4, ConversionError: 6, NotFound: 8 } as const;
 
@@ -39,23 +40,30 @@ export function applyPimAdd(ctx: CommandContext, folderId: number, cls: PimClass
  * A client Change replaces the item, but for the elements the device does not manage: when its first
  * Sync of the folder named a Supported list, every element not on it is "ghosted" (MS-ASCMD
  * 2.2.3.179) and kept from the stored item, so a phone that knows no Spouse field does not erase the
- * one another client set.
+ * one another client set. From 16.0 every calendar element a Change leaves out is ghosted (MS-ASCAL
+ * 3.1.5.3): such a device sends what changed, and an element it sends empty is cleared.
  */
 export function applyPimChange(ctx: CommandContext, folderId: number, itemId: number, cls: PimClass, cmd: WbxmlElement): PimResult {
-  const supported = ctx.backend.pim.supported(ctx.principal, ctx.device.pk, folderId);
   const data = child(cmd, 'AirSync:ApplicationData');
+  const allGhosted = cls === 'Calendar' && ctx.version >= V160;
+  const supported = allGhosted ? [] : ctx.backend.pim.supported(ctx.principal, ctx.device.pk, folderId);
   let merged = cmd;
   if (supported !== undefined && data) {
     const managed = new Set(supported);
     const sent = new Set(data.children.map((c) => c.tag));
     const stored = pimItems(ctx, [itemId]).get(itemId);
     const ghosted = (stored?.data.children ?? []).filter((c) => !managed.has(c.tag) && !sent.has(c.tag));
-    merged = { ...cmd, children: cmd.children.map((c) => (c === data ? { ...data, children: [...data.children, ...ghosted] } : c)) };
+    const kept = allGhosted ? data.children.filter((c) => !isEmpty(c)) : data.children;
+    merged = { ...cmd, children: cmd.children.map((c) => (c === data ? { ...data, children: [...kept, ...ghosted] } : c)) };
   }
   const item = readItem(cls, merged, 'a Change');
   if ('status' in item) return item;
   const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item);
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
+}
+
+function isEmpty(el: WbxmlElement): boolean {
+  return el.children.length === 0 && (el.text === undefined || el.text === '') && el.opaque === undefined;
 }
 
 /** The stored items' ApplicationData by id, with their change stamps. */

@@ -161,6 +161,24 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.deepEqual((await sync(phone, 'Contacts')).changes.get(id)!.children, [C('FileAs', 'Roe, Rita')]);
   });
 
+  it('16.x: a calendar Change keeps every element it leaves out and clears one it sends empty; a 14.1 Change without a Supported list replaces the item', async () => {
+    const ios = await device('dave@contoso.test', '16.1');
+    const old = await device('dave@contoso.test', '14.1');
+    const item = [CAL('Subject', 'Dentist'), CAL('StartTime', '20261207T080000Z'), CAL('EndTime', '20261207T090000Z'), CAL('BusyStatus', 2),
+      CAL('Reminder', 15), B('Location', B('DisplayName', 'High Street 4')), B('Body', B('Type', 1), B('Data', 'Bring the card.'))];
+    const made = await sync(ios, 'Calendar', [add('ghost-cal-1', ...item)]);
+    const id = childText(made.responses[0], 'AirSync:ServerId')!;
+    await sync(old, 'Calendar');
+    await sync(ios, 'Calendar', [change(id, CAL('Reminder', 60), B('Location'))]);
+    const seen = (await sync(old, 'Calendar')).changes.get(id)!;
+    assert.deepEqual(seen.children.map((c) => c.tag).sort(), ['AirSyncBase:Body', 'Calendar:BusyStatus', 'Calendar:EndTime', 'Calendar:Reminder', 'Calendar:StartTime', 'Calendar:Subject']);
+    assert.equal(childText(seen, 'Calendar:Reminder'), '60');
+    assert.equal(childText(seen, 'Calendar:Subject'), 'Dentist');
+    // The same Change from a 14.1 device that named no Supported list is the whole item.
+    await sync(old, 'Calendar', [change(id, CAL('Subject', 'Dentist'), CAL('StartTime', '20261207T080000Z'), CAL('EndTime', '20261207T090000Z'))]);
+    assert.deepEqual((await sync(ios, 'Calendar')).changes.get(id)!.children.map((c) => c.tag).sort(), ['Calendar:EndTime', 'Calendar:StartTime', 'Calendar:Subject']);
+  });
+
   it('an Add sent again after a lost answer (same ClientId) is not added twice', async () => {
     const phone = await device('carol@contoso.test');
     const other = await device('carol@contoso.test');
