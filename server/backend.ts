@@ -39,8 +39,8 @@ export class StoreBackend implements EasBackend {
     this.search = new SearchService(deps, deps.searchTimeoutMs);
     this.directory = new DirectoryService(deps);
     this.drafts = new DraftsService(deps);
-    this.pim = new PimService(deps);
     this.meetings = new MeetingService(deps);
+    this.pim = new PimService(deps, this.meetings);
   }
 
   async authenticate(name: string, password: string): Promise<Principal | undefined> {

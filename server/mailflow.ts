@@ -332,7 +332,9 @@ export class MailFlow {
         if (env.saveInSent) {
           const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);
           if (!sent) throw new Error(`mailbox of ${env.sender.address} has no Sent Items`);
-          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true, ...meeting });
+          sentItemId = this.store.mailbox.insertMessage(env.sender.id, sent.id, { ...toNewMessage(parsed, sentRaw, now), smimeVerdict: verdict, read: true,
+            // The organizer's copy is of the class but carries no MeetingRequest: that is for attendees (MS-ASEMAIL 2.2.2.48).
+            ...(meeting ? { messageClass: meeting.messageClass } : {}) });
           folders.push(sent.id);
         }
         commitExternal?.();

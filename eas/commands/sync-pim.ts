@@ -4,6 +4,7 @@ import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
 import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, type PimClass } from '../pim/items.js';
 import type { CommandContext } from './context.js';
 import { V160 } from '../version.js';
+import type { PimWriteOptions } from '../ports/pim.js';
 
 const Status = { Success: 1, ProtocolError: 4, ConversionError: 6, NotFound: 8 } as const;
 
@@ -31,7 +32,7 @@ function readItem(cls: PimClass, cmd: WbxmlElement, verb: string): ReturnType<ty
 export function applyPimAdd(ctx: CommandContext, folderId: number, cls: PimClass, cmd: WbxmlElement, clientId: string): PimResult {
   const item = readItem(cls, cmd, 'an Add');
   if ('status' in item) return item;
-  const stored = ctx.backend.pim.add(ctx.principal, folderId, { messageClass: MESSAGE_CLASS[cls], ...item }, `${ctx.device.pk}:${clientId}`);
+  const stored = ctx.backend.pim.add(ctx.principal, folderId, { messageClass: MESSAGE_CLASS[cls], ...item }, `${ctx.device.pk}:${clientId}`, writeOptions(ctx));
   if (!stored) return { status: Status.ConversionError, reason: `the folder does not hold ${cls}` };
   return { status: Status.Success, itemId: stored.id, modseq: stored.modseq };
 }
@@ -58,8 +59,13 @@ export function applyPimChange(ctx: CommandContext, folderId: number, itemId: nu
   }
   const item = readItem(cls, merged, 'a Change');
   if ('status' in item) return item;
-  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item);
+  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, writeOptions(ctx));
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
+}
+
+/** 16.x organizers leave meeting mail to the server (see PimWriteOptions). */
+export function writeOptions(ctx: CommandContext): PimWriteOptions {
+  return { meetingMail: ctx.version >= V160 };
 }
 
 function isEmpty(el: WbxmlElement): boolean {

@@ -12,7 +12,7 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
-import { applyPimAdd, applyPimChange, pimItems } from './sync-pim.js';
+import { applyPimAdd, applyPimChange, pimItems, writeOptions } from './sync-pim.js';
 import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -268,9 +268,10 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
         if (!mine) { responses.push(A('Delete', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
         const trash = backend.deletedItemsFolder(principal);
         // Deleted Items is a mail folder: a contact or appointment is deleted for good instead.
-        const ok = c.deletesAsMoves && trash !== c.folderId && !pim
-          ? backend.moveMessage(principal, ref.itemId, trash)
-          : backend.deleteMessage(principal, ref.itemId);
+        const ok = pim ? backend.pim.remove(principal, ref.itemId, writeOptions(ctx))
+          : c.deletesAsMoves && trash !== c.folderId
+            ? backend.moveMessage(principal, ref.itemId, trash)
+            : backend.deleteMessage(principal, ref.itemId);
         if (!ok) responses.push(A('Delete', A('ServerId', serverId!), A('Status', SyncStatus.NotFound)));
         else update.remove.push(ref.itemId);
         break;

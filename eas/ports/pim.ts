@@ -15,6 +15,14 @@ export interface PimContent {
   uid?: string;
 }
 
+export interface PimWriteOptions {
+  /**
+   * The device speaks 16.x, whose organizers leave meeting mail to the server: an item that organizes
+   * a meeting sends its invitations, updates and cancellations (server/meetings/organizer.ts).
+   */
+  meetingMail?: boolean;
+}
+
 export interface PimItem {
   id: number;
   folderId: number;
@@ -29,9 +37,11 @@ export interface PimPort {
    * the folder is not one. The same replayKey (device and ClientId) gets the item it got before, so a
    * Sync retried after a lost answer does not add the item twice.
    */
-  add(p: Principal, folderId: number, item: PimContent, replayKey: string): { id: number; modseq: number } | undefined;
+  add(p: Principal, folderId: number, item: PimContent, replayKey: string, opts?: PimWriteOptions): { id: number; modseq: number } | undefined;
   /** Replaces an item's content; the new modseq, or undefined when it is not the user's. */
-  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>): number | undefined;
+  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>, opts?: PimWriteOptions): number | undefined;
+  /** Deletes an item for good; false when it is not the user's. */
+  remove(p: Principal, id: number, opts?: PimWriteOptions): boolean;
   /** Items by id, the user's own only. */
   items(p: Principal, ids: number[]): Map<number, PimItem>;
   /** Remembers the elements a device manages in a folder (Sync Supported); undefined: it named none. */

@@ -90,3 +90,29 @@ function nthDay(days: ByDay[], monthDays: number[], setPos: number[]): { mask: n
   }
   return 'BYDAY needs one numbered day, or plain days with one BYSETPOS';
 }
+
+/** The RRULE of an EAS recurrence (UNTIL in UTC), for the invitations the server writes. */
+export function rruleOf(r: EasRecurrence): string {
+  const parts: string[] = [];
+  const days = (mask: number): string => WEEKDAYS.filter((_, i) => mask & (1 << i)).join(',');
+  const nth = (week: number): string => (week >= 5 ? '-1' : String(week));
+  switch (r.type) {
+    case 0: parts.push('FREQ=DAILY'); break;
+    case 1: parts.push('FREQ=WEEKLY', `BYDAY=${days(r.dayOfWeek ?? 0) || 'MO'}`); break;
+    case 2: parts.push('FREQ=MONTHLY', `BYMONTHDAY=${r.dayOfMonth ?? 1}`); break;
+    case 3: parts.push('FREQ=MONTHLY', ...nthParts(r)); break;
+    case 5: parts.push('FREQ=YEARLY', `BYMONTH=${r.monthOfYear ?? 1}`, `BYMONTHDAY=${r.dayOfMonth ?? 1}`); break;
+    case 6: parts.push('FREQ=YEARLY', `BYMONTH=${r.monthOfYear ?? 1}`, ...nthParts(r)); break;
+  }
+  if (r.interval > 1) parts.push(`INTERVAL=${r.interval}`);
+  if (r.occurrences !== undefined) parts.push(`COUNT=${r.occurrences}`);
+  else if (r.until !== undefined) parts.push(`UNTIL=${new Date(r.until).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`);
+  return parts.join(';');
+
+  function nthParts(x: EasRecurrence): string[] {
+    // MS-ASCAL: DayOfWeek 127 in the last week is the month's last day.
+    if (x.dayOfWeek === 127) return ['BYMONTHDAY=-1'];
+    const list = days(x.dayOfWeek ?? 0) || 'MO';
+    return list.includes(',') ? [`BYDAY=${list}`, `BYSETPOS=${nth(x.weekOfMonth ?? 1)}`] : [`BYDAY=${nth(x.weekOfMonth ?? 1)}${list}`];
+  }
+}

@@ -6,9 +6,13 @@
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
-import { PimDataError } from '../../eas/pim/items.js';
 import { attendeeItem, MeetingStatus, ResponseType, withState } from '../meetings/calendar.js';
-import { composeReply } from '../meetings/reply.js';
+import { composeReply, composeRequest } from '../meetings/outgoing.js';
+import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
+import { globalObjId } from '../meetings/global-obj-id.js';
+import { decodePimData, encodePimData, PimDataError } from '../../eas/pim/items.js';
+import { childText, x } from '../../eas/wbxml/tree.js';
+import { randomUUID } from 'node:crypto';
 import { SubmissionError } from '../mailflow.js';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
@@ -71,6 +75,91 @@ export class MeetingService implements MeetingPort {
       if (sent) return { kind: 'send-failed', reason: sent };
     }
     return { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) };
+  }
+
+  /** The meeting an organizer's item last sent to its attendees (undefined when it sent none). */
+  organizedBefore(p: Principal, id: number): StoredMeeting | undefined {
+    const m = this.deps.store.mailbox.message(p.userId, id)?.meeting;
+    return m && m.organizer?.email === p.address ? m : undefined;
+  }
+
+  /**
+   * After a 16.x device stored an item: the invitations, updates or cancellations its attendees are
+   * owed, compared with what they were last sent. Sent in the background through the mail flow (as
+   * Exchange sends them after the Sync has been answered); a failure is logged.
+   */
+  organizerChanged(p: Principal, id: number, before: StoredMeeting | undefined): void {
+    const { mailbox } = this.deps.store;
+    const raw = mailbox.raw(p.userId, id);
+    if (!raw) return;
+    let data;
+    try {
+      data = decodePimData(raw);
+    } catch {
+      return;
+    }
+    const organizer = { email: p.address, name: p.displayName };
+    let uid = childText(data, 'Calendar:UID')?.trim() || before?.uid;
+    const now = organizedMeeting(data, organizer, uid ?? '', before?.sequence ?? 0);
+    if (!now) {
+      if (before && before.method !== 'CANCEL') this.cancel(p, id, before, before.attendees);
+      return;
+    }
+    if (!uid) {
+      // 16.x devices send ClientUid, not UID: the server names the meeting, and the device learns it at its next Sync.
+      uid = randomUUID().replace(/-/g, '').toUpperCase();
+      data.children.push(x('Calendar:UID', uid));
+      mailbox.replaceItem(p.userId, id, encodePimData('Calendar', data));
+      const folder = mailbox.folderOfMessage(p.userId, id);
+      if (folder !== undefined) this.deps.events.changed([folder]);
+      now.meeting.uid = uid;
+      now.meeting.globalObjId = globalObjId(uid);
+    }
+    const m = now.meeting;
+    if (now.canceled) {
+      if (before && before.method !== 'CANCEL') this.cancel(p, id, m, m.attendees);
+      return;
+    }
+    const sent = before && before.method !== 'CANCEL' ? before : undefined;
+    const removed = sent ? sent.attendees.filter((a) => !m.attendees.some((b) => b.email === a.email)) : [];
+    let to = m.attendees;
+    if (!sent) m.sequence = before ? before.sequence + 1 : 0;
+    else if (significantlyChanged(sent, m)) m.sequence = sent.sequence + 1;
+    else to = m.attendees.filter((a) => !sent.attendees.some((b) => b.email === a.email));
+    mailbox.setMeeting(p.userId, id, m);
+    if (removed.length) this.send(p, m, 'CANCEL', removed, '');
+    if (to.length) this.send(p, m, 'REQUEST', to, now.description);
+  }
+
+  /** The organizer deleted the meeting's item: its attendees are told it is canceled. */
+  organizerCanceled(p: Principal, before: StoredMeeting): void {
+    if (before.method !== 'CANCEL') this.send(p, { ...before, sequence: before.sequence + 1 }, 'CANCEL', before.attendees, '');
+  }
+
+  private cancel(p: Principal, id: number, m: StoredMeeting, attendees: StoredMeeting['attendees']): void {
+    const canceled: StoredMeeting = { ...m, method: 'CANCEL', sequence: m.sequence + 1 };
+    this.deps.store.mailbox.setMeeting(p.userId, id, canceled);
+    this.send(p, canceled, 'CANCEL', attendees, '');
+  }
+
+  private send(p: Principal, m: StoredMeeting, method: 'REQUEST' | 'CANCEL', attendees: StoredMeeting['attendees'], description: string): void {
+    const work = (async () => {
+      const ics = composeRequest(m, method, description, attendees);
+      const mime = await new MailComposer({
+        from: { name: p.displayName, address: p.address },
+        to: attendees.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
+        subject: method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
+        text: description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary),
+        icalEvent: { method, content: ics },
+      }).compile().build();
+      await this.deps.mailflow.submit(mime, {
+        sender: { id: p.userId, address: p.address, displayName: p.displayName }, origin: 'eas', saveInSent: true, rewriteFrom: true,
+      });
+      this.deps.log({ msg: 'meeting mail sent', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
+    })();
+    work.catch((e: unknown) => {
+      this.deps.log({ level: 'warn', msg: 'meeting mail not sent', user: p.address, uid: m.uid, method, reason: e instanceof Error ? e.message : String(e) });
+    });
   }
 
   /** Sends the iCalendar REPLY to the organizer through the mail flow (Sent Items keeps a copy); the failure's reason, if any. */

@@ -1,7 +1,8 @@
 // The PimPort over the store: contacts, calendar items, tasks and notes kept as devices sent them
 // (see eas/pim/items.ts), in the folders of those types. Every change wakes the folder's Pings.
 import type { Principal } from '../../eas/backend.js';
-import type { PimContent, PimItem, PimPort } from '../../eas/ports/pim.js';
+import type { PimContent, PimItem, PimPort, PimWriteOptions } from '../../eas/ports/pim.js';
+import type { MeetingService } from './meetings.js';
 import { pimClassOfFolderType } from '../../eas/pim/items.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -9,11 +10,11 @@ import type { ServiceDeps } from './deps.js';
 const REPLAY_PREFIX = 'pim:';
 
 export class PimService implements PimPort {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: ServiceDeps, private readonly meetings: MeetingService) {}
 
   private get mailbox() { return this.deps.store.mailbox; }
 
-  add(p: Principal, folderId: number, item: PimContent, replayKey: string): { id: number; modseq: number } | undefined {
+  add(p: Principal, folderId: number, item: PimContent, replayKey: string, opts: PimWriteOptions = {}): { id: number; modseq: number } | undefined {
     const folder = this.mailbox.folder(p.userId, folderId);
     // Mail and journal folders hold no such items.
     if (!folder || pimClassOfFolderType(folder.type) === undefined) return undefined;
@@ -31,15 +32,28 @@ export class PimService implements PimPort {
       return added;
     })();
     this.deps.events.changed([folderId]);
+    if (opts.meetingMail && item.messageClass === 'IPM.Appointment') this.meetings.organizerChanged(p, stored.id, undefined);
     return stored;
   }
 
-  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>): number | undefined {
+  replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>, opts: PimWriteOptions = {}): number | undefined {
     const folderId = this.mailbox.folderOfMessage(p.userId, id);
     if (folderId === undefined) return undefined;
+    const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
     const modseq = this.mailbox.replaceItem(p.userId, id, item);
     if (modseq !== undefined) this.deps.events.changed([folderId]);
+    if (modseq !== undefined && opts.meetingMail) this.meetings.organizerChanged(p, id, before);
     return modseq;
+  }
+
+  remove(p: Principal, id: number, opts: PimWriteOptions = {}): boolean {
+    const folderId = this.mailbox.folderOfMessage(p.userId, id);
+    if (folderId === undefined) return false;
+    const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
+    if (!this.mailbox.deleteMessage(p.userId, id)) return false;
+    this.deps.events.changed([folderId]);
+    if (before) this.meetings.organizerCanceled(p, before);
+    return true;
   }
 
   items(p: Principal, ids: number[]): Map<number, PimItem> {

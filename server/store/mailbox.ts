@@ -426,6 +426,11 @@ export class Mailbox {
     })();
   }
 
+  /** Records the meeting an item stands for, without changing what devices see of it (no new modseq). */
+  setMeeting(userId: number, id: number, meeting: StoredMeeting | undefined): void {
+    this.db.prepare('UPDATE messages SET meeting = ? WHERE user_id = ? AND id = ?').run(meeting ? JSON.stringify(meeting) : null, userId, id);
+  }
+
   /** The user's calendar item with this iCalendar UID (the oldest, should a device have made two). */
   calendarItemByUid(userId: number, uid: string): CalendarEntry | undefined {
     const r = this.db.prepare(`SELECT m.id, m.folder_id, m.meeting, r.raw FROM messages m JOIN message_raw r ON r.id = m.id

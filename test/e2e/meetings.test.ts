@@ -319,7 +319,8 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
   });
 
   it('16.1 SendResponse: the server sends the iCalendar REPLY, and the organizer\'s own calendar item records the answer', async () => {
-    const alice = await device('alice@contoso.test', '16.1');
+    // Alice's device speaks 14.1, so it mails the invitation itself (a 16.x one would leave that to the server).
+    const alice = await device('alice@contoso.test', '14.1');
     const bob = await device('bob@contoso.test', '16.1');
     const uid = freshUid();
     await sync(alice, 'Calendar');
@@ -340,6 +341,9 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.equal(sent.status, 200, `${sent.headers.get('x-easmime-reason')}`);
     assert.equal(sent.raw.length, 0, `SendMail succeeded: ${JSON.stringify(sent.body)} ${sent.headers.get('x-easmime-reason')}`);
     assert.equal((await sync(alice, 'Calendar')).adds.size, 0, 'the organizer gets no attendee copy of her own meeting');
+    const [, sentCopy] = await arrival(alice, 'Sent Items', 'Design review');
+    assert.equal(childText(sentCopy, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request');
+    assert.equal(child(sentCopy, 'Email:MeetingRequest'), undefined, 'MeetingRequest is for attendees, not the organizer\'s copy');
 
     const [mailId] = added(await sync(bob, 'Inbox'), 'Design review');
     const [calId] = added(await sync(bob, 'Calendar'), 'Design review');
@@ -357,6 +361,125 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     const bobThere = childrenOf(child(aliceChange, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
     assert.equal(childText(bobThere, 'Calendar:AttendeeStatus'), '3', 'Bob accepted');
     assert.equal(childText(aliceChange, 'Calendar:Subject'), 'Design review', 'the rest of her item stays');
+  });
+
+  /** Syncs the folder until `subject` has arrived (mail the server sends in the background), gathering every Add seen. */
+  async function arrival(d: Device, folder: string, subject: string, seen: SyncAnswer['adds'] = new Map()): Promise<[string, WbxmlElement]> {
+    for (let i = 0; i < 100; i++) {
+      for (const [id, data] of (await sync(d, folder)).adds) seen.set(id, data);
+      const found = [...seen].find(([, data]) => (childText(data, 'Email:Subject') ?? childText(data, 'Calendar:Subject')) === subject);
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`"${subject}" never reached ${folder}`);
+  }
+
+  it('16.1 organizer: the server sends the invitation, its update and its cancellation; a 14.1 device\'s meeting sends nothing (it mails its own)', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const alice14 = await device('alice@contoso.test', '14.1');
+    const bob = await device('bob@contoso.test', '14.1');
+    await sync(alice, 'Calendar');
+    await sync(alice14, 'Calendar');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    const meeting = (subject: string, extra: WbxmlElement[]) => [
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('DtStamp', '20261128T120000Z'), CAL('Subject', subject), CAL('MeetingStatus', 1),
+      CAL('Attendees',
+        CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1)),
+        CAL('Attendee', CAL('Email', 'olivia@fabrikam.test'), CAL('Name', 'Olivia Organiser'), CAL('AttendeeType', 2))),
+      ...extra,
+    ];
+    const oldUid = freshUid();
+    const old = await sync(alice14, 'Calendar', [A('Add', A('ClientId', 'old-1'), A('ApplicationData', ...meeting('Mailed by the device',
+      [CAL('StartTime', '20261214T100000Z'), CAL('EndTime', '20261214T110000Z'), CAL('UID', oldUid)])))]);
+    assert.equal(childText(old.responses[0], 'AirSync:Status'), '1');
+
+    const added = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'new-1'), A('ApplicationData', ...meeting('Roadmap', [
+      CAL('StartTime', '20261215T100000Z'), CAL('EndTime', '20261215T110000Z'), CAL('Reminder', 10), CAL('ClientUid', 'device-made-1'),
+      B('Location', B('DisplayName', 'Room 7')), B('Body', B('Type', 1), B('Data', 'Agenda: the roadmap.'))])))]);
+    const aliceItem = childText(added.responses[0], 'AirSync:ServerId')!;
+    assert.equal(childText(added.responses[0], 'AirSync:Status'), '1');
+
+    const inbox: SyncAnswer['adds'] = new Map();
+    const [, invite] = await arrival(bob, 'Inbox', 'Roadmap', inbox);
+    assert.equal(childText(invite, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request');
+    const mr = child(invite, 'Email:MeetingRequest');
+    assert.equal(childText(mr, 'Email:StartTime'), '2026-12-15T10:00:00.000Z');
+    assert.equal(childText(mr, 'Email:Location'), 'Room 7');
+    assert.equal(childText(mr, 'Email:Reminder'), '600');
+    assert.match(childText(mr, 'Email:Organizer') ?? '', /alice@contoso\.test/);
+    const [bobItem, placed] = await arrival(bob, 'Calendar', 'Roadmap');
+    assert.equal(childText(placed, 'Calendar:ResponseType'), '5');
+    assert.equal(childText(placed, 'Calendar:OrganizerEmail'), 'alice@contoso.test');
+    // The server named the meeting; the organizer's device learns the UID at its next Sync.
+    const named = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+    const uid = childText(named, 'Calendar:UID');
+    assert.ok(uid, 'the organizer\'s item gets the UID the invitation carries');
+    assert.equal(childText(placed, 'Calendar:UID'), uid);
+    const token = fs.readFileSync(path.join(server.data, 'admin.token'), 'utf8').trim();
+    /** The calendar parts of the mail captured for olivia with this subject, oldest first, once there are `count`. */
+    const capturedTo = async (subject: string, count = 1): Promise<string[]> => {
+      for (let i = 0; i < 100; i++) {
+        const list = await (await fetch(`${server.baseUrl}/admin/captured?to=olivia%40fabrikam.test`, { headers: { Authorization: `Bearer ${token}` } })).json() as Array<{ id: number; subject: string }>;
+        const hits = list.filter((m) => m.subject === subject).sort((a, b) => a.id - b.id);
+        if (hits.length >= count) {
+          return Promise.all(hits.map(async (h) => calendarPart(Buffer.from(await (await fetch(`${server.baseUrl}/admin/captured/${h.id}`,
+            { headers: { Authorization: `Bearer ${token}` } })).arrayBuffer()).toString('utf8')).replace(/\r\n[ \t]/g, '')));
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`fewer than ${count} captured "${subject}"`);
+    };
+    const [external] = await capturedTo('Roadmap') as [string];
+    assert.match(external, /^METHOD:REQUEST\r$/m);
+    assert.match(external, /^DTSTART:20261215T100000Z\r$/m);
+    assert.match(external, /^ORGANIZER;CN=Alice[^:]*:mailto:alice@contoso\.test\r$/m);
+    assert.match(external, /^ATTENDEE;[^\r]*ROLE=OPT-PARTICIPANT[^\r]*:mailto:olivia@fabrikam\.test\r$/m);
+    assert.match(external, /^SEQUENCE:0\r$/m);
+    assert.match(external, /^DESCRIPTION:Agenda: the roadmap\.\r$/m);
+
+    // 16.x sends what changed; the rest is kept (every calendar element is ghosted). A new time is an update.
+    const moved = await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), A('ApplicationData', CAL('StartTime', '20261216T100000Z'), CAL('EndTime', '20261216T110000Z')))]);
+    assert.equal(moved.responses.length, 0, 'the Change succeeded');
+    const kept = await alice.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', alice.keys.get('Calendar')!), A('CollectionId', alice.folders.get('Calendar')!),
+      A('Commands', A('Fetch', A('ServerId', aliceItem)))))));
+    const fetched = child(child(child(child(child(kept.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Responses'), 'AirSync:Fetch'), 'AirSync:ApplicationData');
+    assert.equal(childText(fetched, 'Calendar:Subject'), 'Roadmap', 'ghosted: the subject stays');
+    assert.equal(childrenOf(child(fetched, 'Calendar:Attendees'), 'Calendar:Attendee').length, 2, 'ghosted: the attendees stay');
+    assert.equal(childText(fetched, 'Calendar:StartTime'), '20261216T100000Z');
+    for (let i = 0; i < 100; i++) {
+      const change = (await sync(bob, 'Calendar')).changes.get(bobItem);
+      if (change) {
+        assert.equal(childText(change, 'Calendar:StartTime'), '20261216T100000Z');
+        assert.equal(childText(change, 'Calendar:ResponseType'), '5');
+        break;
+      }
+      assert.ok(i < 99, 'the update reached bob\'s calendar');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [, update] = await capturedTo('Roadmap', 2) as [string, string];
+    assert.match(update, /^SEQUENCE:1\r$/m, 'an update counts up');
+    assert.match(update, /^DTSTART:20261216T100000Z\r$/m);
+
+    // A new reminder is the organizer's own business: no mail. Deleting the meeting cancels it.
+    await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), A('ApplicationData', CAL('Reminder', 30)))]);
+    await sync(alice, 'Calendar', [A('Delete', A('ServerId', aliceItem))]);
+    await arrival(bob, 'Inbox', 'Canceled: Roadmap', inbox);
+    const subjects = [...inbox.values()].map((d) => childText(d, 'Email:Subject'));
+    // (One Sync may bring the update and the cancellation together, newest first.)
+    assert.deepEqual(subjects.filter((t) => t?.includes('Roadmap')).sort(), ['Canceled: Roadmap', 'Roadmap', 'Roadmap'], 'invitation, one update, the cancellation; nothing for the reminder');
+    for (let i = 0; i < 100; i++) {
+      const change = (await sync(bob, 'Calendar')).changes.get(bobItem);
+      if (change) { assert.equal(childText(change, 'Calendar:MeetingStatus'), '7'); break; }
+      assert.ok(i < 99, 'the cancellation reached bob\'s calendar');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [external2] = await capturedTo('Canceled: Roadmap') as [string];
+    assert.match(external2, /^METHOD:CANCEL\r$/m);
+    assert.match(external2, /^SEQUENCE:2\r$/m);
+
+    assert.equal(server.logs.filter((l) => l.msg === 'meeting mail sent' && l.uid === oldUid).length, 0, 'a 14.1 device mails its own invitations');
+    assert.equal(server.logs.filter((l) => l.msg === 'meeting mail sent' && l.uid === uid).length, 3);
   });
 
   it('an external organizer\'s answer is relayed as a METHOD:REPLY iCalendar with the attendee\'s PARTSTAT', async () => {

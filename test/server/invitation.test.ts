@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { globalObjId } from '../../server/meetings/global-obj-id.js';
 import { InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, type Invitation } from '../../server/meetings/invitation.js';
-import { composeReply } from '../../server/meetings/reply.js';
+import { composeReply } from '../../server/meetings/outgoing.js';
 import { timezoneBlob } from '../../server/meetings/timezone.js';
 
 const ics = (...lines: string[]): string => lines.join('\r\n') + '\r\n';

@@ -1,0 +1,118 @@
+// The iCalendar the server writes (RFC 5546): the REPLY an attendee's answer is sent as, and the
+// REQUEST or CANCEL it sends for a 16.x organizer. Written by ical.js, then refolded because
+// ical.js's folding does not keep to RFC 5545's line limit. Times go out in UTC: every reader
+// converts them, and no VTIMEZONE has to be rebuilt from a TIME_ZONE_INFORMATION blob.
+import ICAL from 'ical.js';
+import { clean, CONTROLS, type Component, type Property } from './ical-values.js';
+import type { Invitation } from './invitation.js';
+import { rruleOf, type EasRecurrence } from './recurrence.js';
+import type { StoredMeeting } from '../store/mailbox.js';
+
+const REPLY_PREFIX = { accepted: 'Accepted: ', tentative: 'Tentative: ', declined: 'Declined: ' } as const;
+
+/** What a reply repeats of the invitation: an Invitation, or what the server kept of one. */
+export type ReplySource = Pick<Invitation, 'uid' | 'sequence' | 'start' | 'end' | 'allDay' | 'recurrenceId' | 'summary' | 'organizer'>
+  & { attendees: ReadonlyArray<{ email: string; name?: string }> };
+
+/** A VCALENDAR with METHOD and one VEVENT carrying the event's identity and times. */
+function scheduling(method: string, inv: ReplySource): { cal: Component; ev: Component } {
+  const cal = new ICAL.Component(['vcalendar', [], []]);
+  cal.addPropertyWithValue('prodid', '-//easmime//EN');
+  cal.addPropertyWithValue('version', '2.0');
+  cal.addPropertyWithValue('method', method);
+  const ev = new ICAL.Component('vevent');
+  cal.addSubcomponent(ev);
+  const at = (ms: number): InstanceType<typeof ICAL.Time> => {
+    const d = new Date(ms);
+    return inv.allDay
+      ? ICAL.Time.fromData({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), isDate: true })
+      : ICAL.Time.fromJSDate(d, true);
+  };
+  ev.addPropertyWithValue('uid', inv.uid);
+  ev.addPropertyWithValue('sequence', inv.sequence);
+  ev.addPropertyWithValue('dtstamp', ICAL.Time.fromJSDate(new Date(), true));
+  ev.addPropertyWithValue('dtstart', at(inv.start));
+  ev.addPropertyWithValue('dtend', at(inv.end));
+  if (inv.recurrenceId !== undefined) ev.addPropertyWithValue('recurrence-id', at(inv.recurrenceId));
+  return { cal, ev };
+}
+
+export function composeReply(inv: ReplySource, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined', comment?: string): string {
+  const { cal, ev } = scheduling('REPLY', inv);
+  ev.addPropertyWithValue('summary', REPLY_PREFIX[partstat] + clean(inv.summary));
+  if (inv.organizer) addressProperty(ev, 'organizer', inv.organizer.email, inv.organizer.name);
+  const email = attendee.email.trim().toLowerCase();
+  const name = attendee.name ?? inv.attendees.find((a) => a.email === email)?.name;
+  addressProperty(ev, 'attendee', email, name).setParameter('partstat', partstat.toUpperCase());
+  if (comment) ev.addPropertyWithValue('comment', comment.replace(/\r\n?/g, '\n').replace(CONTROLS, ''));
+  return fold(cal.toString());
+}
+
+/** What an invitation the server sends for an organizer says of the meeting (see server/meetings/organizer.ts). */
+export type RequestSource = ReplySource & Pick<StoredMeeting, 'location' | 'busyStatus' | 'sensitivity' | 'reminderMinutes' | 'recurrence' | 'responseRequested'>
+  & { attendees: ReadonlyArray<{ email: string; name?: string; type: 'required' | 'optional' | 'resource' }> };
+
+const BUSY_NAMES = ['FREE', 'TENTATIVE', 'BUSY', 'OOF', 'WORKINGELSEWHERE'];
+const CLASS_NAMES = ['PUBLIC', 'PRIVATE', 'PRIVATE', 'CONFIDENTIAL'];
+
+/**
+ * A REQUEST (to every attendee given) or CANCEL, as Exchange writes them: an unanswered copy shows
+ * tentative (BUSYSTATUS) and an accepted one what the organizer chose (INTENDEDSTATUS).
+ */
+export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', description: string, attendees = m.attendees): string {
+  const { cal, ev } = scheduling(method, m);
+  ev.addPropertyWithValue('summary', clean(m.summary));
+  if (m.location !== '') ev.addPropertyWithValue('location', clean(m.location));
+  const text = description.replace(/\r\n?/g, '\n').replace(CONTROLS, '');
+  if (text !== '') ev.addPropertyWithValue('description', text);
+  if (m.organizer) addressProperty(ev, 'organizer', m.organizer.email, m.organizer.name);
+  for (const a of attendees) {
+    const p = addressProperty(ev, 'attendee', a.email, a.name);
+    if (a.type === 'resource') p.setParameter('cutype', 'RESOURCE');
+    p.setParameter('role', a.type === 'optional' ? 'OPT-PARTICIPANT' : a.type === 'resource' ? 'NON-PARTICIPANT' : 'REQ-PARTICIPANT');
+    p.setParameter('partstat', 'NEEDS-ACTION');
+    p.setParameter('rsvp', m.responseRequested ? 'TRUE' : 'FALSE');
+  }
+  if (m.recurrence) ev.addPropertyWithValue('rrule', ICAL.Recur.fromString(rruleOf(m.recurrence as EasRecurrence)));
+  ev.addPropertyWithValue('class', CLASS_NAMES[m.sensitivity] ?? 'PUBLIC');
+  ev.addPropertyWithValue('transp', m.busyStatus === 0 ? 'TRANSPARENT' : 'OPAQUE');
+  ev.addPropertyWithValue('status', method === 'CANCEL' ? 'CANCELLED' : 'CONFIRMED');
+  ev.addPropertyWithValue('x-microsoft-cdo-busystatus', method === 'CANCEL' ? 'FREE' : m.busyStatus === 0 ? 'FREE' : 'TENTATIVE');
+  ev.addPropertyWithValue('x-microsoft-cdo-intendedstatus', BUSY_NAMES[m.busyStatus] ?? 'BUSY');
+  if (method === 'REQUEST' && m.reminderMinutes !== undefined) {
+    const alarm = new ICAL.Component('valarm');
+    alarm.addPropertyWithValue('action', 'DISPLAY');
+    alarm.addPropertyWithValue('description', 'Reminder');
+    alarm.addPropertyWithValue('trigger', ICAL.Duration.fromSeconds(-60 * m.reminderMinutes));
+    ev.addSubcomponent(alarm);
+  }
+  return fold(cal.toString());
+}
+
+function addressProperty(ev: Component, name: string, email: string, cn: string | undefined): Property {
+  const p = ev.addPropertyWithValue(name, `mailto:${clean(email)}`);
+  const n = cn === undefined ? '' : clean(cn).trim();
+  if (n) p.setParameter('cn', n);
+  return p;
+}
+
+/**
+ * RFC 5545 3.1: lines of at most 75 octets, continuation lines starting with a space, never inside
+ * a UTF-8 sequence, each line ending in CRLF. ical.js folds continuation lines at 76, so refold.
+ */
+function fold(text: string): string {
+  return text.replace(/\r\n[ \t]/g, '').split('\r\n').map((line) => {
+    let out = '';
+    let octets = 0;
+    for (const ch of line) {
+      const n = Buffer.byteLength(ch, 'utf8');
+      if (octets + n > 75) {
+        out += '\r\n ';
+        octets = 1;
+      }
+      out += ch;
+      octets += n;
+    }
+    return out;
+  }).join('\r\n') + '\r\n';
+}
