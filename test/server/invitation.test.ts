@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { globalObjId } from '../../server/meetings/global-obj-id.js';
 import { InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, type Invitation } from '../../server/meetings/invitation.js';
-import { composeReply } from '../../server/meetings/outgoing.js';
+import { composeReply, composeRequest } from '../../server/meetings/outgoing.js';
+import type { EasRecurrence } from '../../server/meetings/recurrence.js';
 import { timezoneBlob } from '../../server/meetings/timezone.js';
 
 const ics = (...lines: string[]): string => lines.join('\r\n') + '\r\n';
@@ -821,6 +822,75 @@ describe('meeting invitations (iCalendar)', () => {
         }
         const text = lines.join('\r\n');
         check(truncateAt === null ? text : text.slice(0, truncateAt % (text.length + 1)));
+      }), { seed: 4242, numRuns: 300 });
+    });
+  });
+
+  describe('the invitations the server writes for 16.x organizers', () => {
+    const base = {
+      uid: 'organized-1@contoso.test', sequence: 3, start: utc('2026-12-15T10:00:00Z'), end: utc('2026-12-15T11:30:00Z'), allDay: false,
+      summary: 'Roadmap; Q1, \\ review', location: 'Room 7', organizer: { email: 'alice@contoso.test', name: 'Alice Andersen' },
+      attendees: [
+        { email: 'bob@contoso.test', name: 'Bob Berg', type: 'required' as const },
+        { email: 'room7@contoso.test', type: 'resource' as const },
+        { email: 'olivia@fabrikam.test', name: 'Olivia', type: 'optional' as const },
+      ],
+      busyStatus: 2, sensitivity: 2, reminderMinutes: 10, responseRequested: true,
+    };
+
+    it('a REQUEST reads back as what was meant: times, people and their roles, busy status, class, reminder, sequence', () => {
+      const inv = parseInvitation(composeRequest(base, 'REQUEST', 'Agenda:\n1. Plans'));
+      assert.equal(inv.method, 'REQUEST');
+      assert.equal(inv.uid, base.uid);
+      assert.equal(inv.sequence, 3);
+      assert.equal(inv.start, base.start);
+      assert.equal(inv.end, base.end);
+      assert.equal(inv.summary, base.summary);
+      assert.equal(inv.location, 'Room 7');
+      assert.equal(inv.description, 'Agenda:\n1. Plans');
+      assert.deepEqual(inv.organizer, base.organizer);
+      assert.deepEqual(inv.attendees, [
+        { email: 'bob@contoso.test', name: 'Bob Berg', type: 'required', partstat: 'needs-action', rsvp: true },
+        { email: 'room7@contoso.test', type: 'resource', partstat: 'needs-action', rsvp: true },
+        { email: 'olivia@fabrikam.test', name: 'Olivia', type: 'optional', partstat: 'needs-action', rsvp: true },
+      ]);
+      assert.equal(inv.busyStatus, 2);
+      assert.equal(inv.sensitivity, 2);
+      assert.equal(inv.reminderMinutes, 10);
+      assert.deepEqual(inv.warnings, []);
+      for (const line of composeRequest(base, 'REQUEST', 'x'.repeat(300)).split('\r\n')) assert.ok(Buffer.byteLength(line) <= 75, 'folded at 75 octets');
+    });
+
+    it('a CANCEL says canceled and frees the time; an all-day meeting goes out as dates', () => {
+      const cancel = composeRequest(base, 'CANCEL', '', [base.attendees[0]!]);
+      assert.match(cancel, /^STATUS:CANCELLED\r$/m);
+      assert.match(cancel, /^X-MICROSOFT-CDO-BUSYSTATUS:FREE\r$/m);
+      const inv = parseInvitation(cancel);
+      assert.equal(inv.method, 'CANCEL');
+      assert.deepEqual(inv.attendees.map((a) => a.email), ['bob@contoso.test']);
+      assert.equal(inv.reminderMinutes, undefined, 'a cancellation sets no alarm');
+      const day = parseInvitation(composeRequest({ ...base, allDay: true, start: utc('2026-12-24T00:00:00Z'), end: utc('2026-12-25T00:00:00Z') }, 'REQUEST', ''));
+      assert.equal(day.allDay, true);
+      assert.equal(day.start, utc('2026-12-24T00:00:00Z'));
+      assert.equal(day.end, utc('2026-12-25T00:00:00Z'));
+    });
+
+    it('any recurrence EAS holds survives being written as an RRULE and read back', () => {
+      // The start is a Tuesday, 15 December 2026: a rule without its own day takes the start's.
+      const recurrence: fc.Arbitrary<EasRecurrence> = fc.oneof(
+        fc.record({ type: fc.constant(0 as const), interval: fc.integer({ min: 1, max: 30 }) }),
+        fc.record({ type: fc.constant(1 as const), interval: fc.integer({ min: 1, max: 8 }), dayOfWeek: fc.integer({ min: 1, max: 127 }) }),
+        fc.record({ type: fc.constant(2 as const), interval: fc.integer({ min: 1, max: 12 }), dayOfMonth: fc.integer({ min: 1, max: 31 }) }),
+        fc.record({ type: fc.constant(3 as const), interval: fc.integer({ min: 1, max: 12 }), dayOfWeek: fc.integer({ min: 0, max: 6 }).map((d) => 1 << d), weekOfMonth: fc.integer({ min: 1, max: 5 }) }),
+        fc.record({ type: fc.constant(5 as const), interval: fc.constant(1), dayOfMonth: fc.integer({ min: 1, max: 28 }), monthOfYear: fc.integer({ min: 1, max: 12 }) }),
+        fc.record({ type: fc.constant(6 as const), interval: fc.constant(1), dayOfWeek: fc.integer({ min: 0, max: 6 }).map((d) => 1 << d), weekOfMonth: fc.integer({ min: 1, max: 5 }), monthOfYear: fc.integer({ min: 1, max: 12 }) }),
+      );
+      const end = fc.oneof(fc.constant({}), fc.integer({ min: 1, max: 500 }).map((n) => ({ occurrences: n })),
+        fc.integer({ min: 1, max: 2000 }).map((days) => ({ until: utc('2026-12-15T10:00:00Z') + days * 86_400_000 })));
+      fc.assert(fc.property(recurrence, end, (r, stop) => {
+        const want = { ...r, ...stop };
+        const back = parseInvitation(composeRequest({ ...base, recurrence: want }, 'REQUEST', '')).recurrence;
+        assert.deepEqual(back, want);
       }), { seed: 4242, numRuns: 300 });
     });
   });
