@@ -11,7 +11,7 @@ import { draftMarkersOf } from '../email/draft.js';
 import { encodeMultipart, MULTIPART_TYPE } from '../http/multipart.js';
 import { parseFileReference, parseLongId, type AttachmentContent, type AttachmentsOutcome } from '../ports/items.js';
 import { parseFolderId, parseItemServerId } from './serverid.js';
-import { pimItems } from './sync-pim.js';
+import { pimItemsForDevice } from './sync-pim.js';
 import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -212,7 +212,7 @@ async function fetchOperation(fc: FetchContext, el: WbxmlElement): Promise<Wbxml
   const folderType = backend.folderType(principal, backend.folderOfMessage(principal, itemId) ?? -1);
   const pim = folderType === undefined ? undefined : pimClassOfFolderType(folderType);
   if (pim) {
-    const item = pimItems(fc.ctx, [itemId]).get(itemId);
+    const item = pimItemsForDevice(fc.ctx, [itemId]).get(itemId);
     if (!item) return fail(St.NotFound);
     return IO('Fetch', IO('Status', St.Success), ids, A('Class', pim), IO('Properties', item.data.children));
   }

@@ -1,7 +1,8 @@
 // Sync's client Add and Change for contacts, calendar, tasks and notes folders, and the items it
 // sends back (see eas/pim/items.ts for how items are kept).
 import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
-import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, type PimClass } from '../pim/items.js';
+import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
+import { formsOf, pimDataForVersion } from '../pim/versions.js';
 import type { CommandContext } from './context.js';
 import { V160 } from '../version.js';
 import type { PimWriteOptions } from '../ports/pim.js';
@@ -51,7 +52,8 @@ export function applyPimChange(ctx: CommandContext, folderId: number, itemId: nu
   let merged = cmd;
   if (supported !== undefined && data) {
     const managed = new Set(supported);
-    const sent = new Set(data.children.map((c) => c.tag));
+    // A location or body sent in one version's form replaces the stored one in another's.
+    const sent = new Set(data.children.flatMap((c) => formsOf(c.tag)));
     const stored = pimItems(ctx, [itemId]).get(itemId);
     const ghosted = (stored?.data.children ?? []).filter((c) => !managed.has(c.tag) && !sent.has(c.tag));
     const kept = allGhosted ? data.children.filter((c) => !isEmpty(c)) : data.children;
@@ -72,7 +74,18 @@ function isEmpty(el: WbxmlElement): boolean {
   return el.children.length === 0 && (el.text === undefined || el.text === '') && el.opaque === undefined;
 }
 
-/** The stored items' ApplicationData by id, with their change stamps. */
+/** The items as this device's protocol version reads them (eas/pim/versions.ts), with their change stamps. */
+export function pimItemsForDevice(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
+  const out = new Map<number, { data: WbxmlElement; modseq: number }>();
+  for (const [id, item] of ctx.backend.pim.items(ctx.principal, ids)) {
+    const data = decodePimData(item.content);
+    const cls = pimClassOfMessageClass(item.messageClass);
+    out.set(id, { data: cls ? pimDataForVersion(cls, data, ctx.version) : data, modseq: item.modseq });
+  }
+  return out;
+}
+
+/** The stored items' ApplicationData by id, as kept, with their change stamps. */
 export function pimItems(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
   const out = new Map<number, { data: WbxmlElement; modseq: number }>();
   for (const [id, item] of ctx.backend.pim.items(ctx.principal, ids)) out.set(id, { data: decodePimData(item.content), modseq: item.modseq });

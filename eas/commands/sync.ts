@@ -12,7 +12,7 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
-import { applyPimAdd, applyPimChange, pimItems, writeOptions } from './sync-pim.js';
+import { applyPimAdd, applyPimChange, pimItemsForDevice, writeOptions } from './sync-pim.js';
 import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -278,7 +278,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       }
       case 'AirSync:Fetch': {
         if (pim) {
-          const found = mine ? pimItems(ctx, [ref.itemId]).get(ref.itemId) : undefined;
+          const found = mine ? pimItemsForDevice(ctx, [ref.itemId]).get(ref.itemId) : undefined;
           fetched.push(found
             ? A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success), found.data)
             : A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound)));
@@ -327,7 +327,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     }
     if (pim) {
       // A PIM item goes out whole, for a Change too: devices replace the item they hold.
-      const found = pimItems(ctx, [...diff.changes, ...diff.adds].map((d) => d.id));
+      const found = pimItemsForDevice(ctx, [...diff.changes, ...diff.adds].map((d) => d.id));
       for (const [verb, list] of [['Change', diff.changes], ['Add', diff.adds]] as const) {
         for (const d of list) {
           const item = found.get(d.id);

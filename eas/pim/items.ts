@@ -27,6 +27,11 @@ export const MESSAGE_CLASS: Readonly<Record<PimClass, string>> = {
 
 export const PIM_MESSAGE_CLASSES: ReadonlySet<string> = new Set(Object.values(MESSAGE_CLASS));
 
+/** The class of a stored item by its message class; undefined for mail. */
+export function pimClassOfMessageClass(messageClass: string): PimClass | undefined {
+  return (Object.keys(MESSAGE_CLASS) as PimClass[]).find((c) => MESSAGE_CLASS[c] === messageClass);
+}
+
 /** The code pages an item of each class is written in (AirSyncBase for Body, Attachments, Location). */
 const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
   Contacts: new Set(['Contacts', 'Contacts2', 'AirSyncBase']),

@@ -179,6 +179,45 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.deepEqual((await sync(ios, 'Calendar')).changes.get(id)!.children.map((c) => c.tag).sort(), ['Calendar:EndTime', 'Calendar:StartTime', 'Calendar:Subject']);
   });
 
+  it('each protocol version reads a shared item in its own form: location, body, and only the elements it has', async () => {
+    const ios = await device('carol@contoso.test', '16.1');
+    const android = await device('carol@contoso.test', '14.1');
+    const old = await device('carol@contoso.test', '2.5');
+    await sync(ios, 'Calendar');
+    await sync(old, 'Calendar');
+    const made = await sync(android, 'Calendar', [add('forms-1', CAL('Subject', 'Board'), CAL('StartTime', '20261208T090000Z'), CAL('EndTime', '20261208T100000Z'),
+      CAL('Location', 'Boardroom'), B('Body', B('Type', 1), B('Data', 'Minutes last.')), CAL('ResponseRequested', 1),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'frank@contoso.test'), CAL('Name', 'Frank'), CAL('AttendeeStatus', 3), CAL('AttendeeType', 1))))]);
+    const id = childText(made.responses[0], 'AirSync:ServerId')!;
+
+    const onIos = (await sync(ios, 'Calendar')).adds.get(id)!;
+    assert.equal(child(onIos, 'Calendar:Location'), undefined, '16.x has no Calendar:Location');
+    assert.equal(childText(child(onIos, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName'), 'Boardroom');
+    assert.equal(childText(child(onIos, 'AirSyncBase:Body'), 'AirSyncBase:Data'), 'Minutes last.');
+
+    const onOld = (await sync(old, 'Calendar')).adds.get(id)!;
+    assert.equal(childText(onOld, 'Calendar:Location'), 'Boardroom');
+    assert.equal(child(onOld, 'AirSyncBase:Body'), undefined, '2.5 reads the class\'s own Body');
+    assert.equal(childText(onOld, 'Calendar:Body'), 'Minutes last.');
+    assert.equal(child(onOld, 'Calendar:ResponseRequested'), undefined, 'ResponseRequested is 14.0+');
+    const attendee = child(child(onOld, 'Calendar:Attendees'), 'Calendar:Attendee')!;
+    assert.deepEqual(attendee.children.map((c) => c.tag), ['Calendar:Email', 'Calendar:Name'], 'AttendeeStatus and AttendeeType are 12.0+');
+
+    // The phone moves the meeting in its own form; the tablet reads the new place in its form, not the old one.
+    await sync(android, 'Calendar');
+    await sync(ios, 'Calendar', [change(id, B('Location', B('DisplayName', 'Room 9')))]);
+    const onAndroid = (await sync(android, 'Calendar')).changes.get(id)!;
+    assert.equal(childText(onAndroid, 'Calendar:Location'), 'Room 9');
+    assert.equal(child(onAndroid, 'AirSyncBase:Location'), undefined);
+    assert.equal(childText(onAndroid, 'Calendar:Subject'), 'Board');
+    // And a 2.5 device's body replaces the AirSyncBase one for everyone.
+    await sync(ios, 'Calendar');
+    await sync(old, 'Calendar', [change(id, CAL('Subject', 'Board'), CAL('StartTime', '20261208T090000Z'), CAL('EndTime', '20261208T100000Z'), CAL('Body', 'Minutes first.'))]);
+    const again = (await sync(ios, 'Calendar')).changes.get(id)!;
+    assert.equal(childText(child(again, 'AirSyncBase:Body'), 'AirSyncBase:Data'), 'Minutes first.');
+    assert.equal(child(again, 'Calendar:Body'), undefined);
+  });
+
   it('an Add sent again after a lost answer (same ClientId) is not added twice', async () => {
     const phone = await device('carol@contoso.test');
     const other = await device('carol@contoso.test');

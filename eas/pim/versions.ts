@@ -1,0 +1,85 @@
+// An item as a device of each protocol version reads it. Items are kept as the device that wrote
+// them described them (eas/pim/items.ts); a phone on 16.1 and a tablet on 14.1 share a calendar,
+// and the places where the versions differ are few: where the location lives (Calendar:Location up
+// to 14.1, AirSyncBase:Location from 16.0), where the body lives (the class's own Body in 2.5,
+// AirSyncBase:Body from 12.0), and elements a version does not have, which it is not sent.
+import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
+import { V120, V140, V141, V160 } from '../version.js';
+import type { PimClass } from './items.js';
+
+/** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
+const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
+  [V120, new Set(['Calendar:AttendeeStatus', 'Calendar:AttendeeType'])],
+  [V140, new Set(['Calendar:DisallowNewTimeProposal', 'Calendar:ResponseRequested', 'Calendar:AppointmentReplyTime',
+    'Calendar:ResponseType', 'Calendar:CalendarType', 'Calendar:IsLeapMonth'])],
+  [V141, new Set(['Calendar:FirstDayOfWeek', 'Calendar:OnlineMeetingConfLink', 'Calendar:OnlineMeetingExternalLink'])],
+  [V160, new Set(['Calendar:ClientUid'])],
+];
+
+/** The class's own body element, which 2.5 reads instead of AirSyncBase:Body. */
+const LEGACY_BODY: Readonly<Partial<Record<PimClass, string>>> = { Contacts: 'Contacts:Body', Calendar: 'Calendar:Body', Tasks: 'Tasks:Body' };
+
+/** The stored ApplicationData as a device of `version` (x10) reads it; the stored element is not changed. */
+export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: number): WbxmlElement {
+  let children = data.children;
+  const legacyBody = LEGACY_BODY[cls];
+  if (legacyBody) children = bodyForVersion(children, legacyBody, version);
+  if (cls === 'Calendar') {
+    children = locationForVersion(children, version);
+    const absent = new Set(CALENDAR_SINCE.filter(([since]) => version < since).flatMap(([, tags]) => [...tags]));
+    if (absent.size > 0) children = children.map((c) => without(c, absent)).filter((c): c is WbxmlElement => c !== undefined);
+  }
+  return children === data.children ? data : { ...data, children };
+}
+
+function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: number): WbxmlElement[] {
+  const modern = children.find((c) => c.tag === 'AirSyncBase:Body');
+  const legacy = children.find((c) => c.tag === legacyBody);
+  const legacyParts = new Set([legacyBody, `${legacyBody}Truncated`, `${legacyBody}Size`]);
+  if (modern && legacy) return children.filter((c) => (version < V120 ? c !== modern : !legacyParts.has(c.tag)));
+  if (version < V120 && modern && !legacy) {
+    const text = childText(modern, 'AirSyncBase:Data') ?? '';
+    // 2.5 pairs the body with BodyTruncated; PIM bodies go out whole.
+    return children.flatMap((c) => (c === modern ? [x(legacyBody, text), x(`${legacyBody}Truncated`, 0)] : [c]));
+  }
+  if (version >= V120 && legacy && !modern) {
+    return children
+      .filter((c) => c === legacy || !legacyParts.has(c.tag))
+      .map((c) => (c === legacy ? x('AirSyncBase:Body', x('AirSyncBase:Type', 1), x('AirSyncBase:Data', legacy.text ?? '')) : c));
+  }
+  return children;
+}
+
+function locationForVersion(children: WbxmlElement[], version: number): WbxmlElement[] {
+  const old = children.find((c) => c.tag === 'Calendar:Location');
+  const current = children.find((c) => c.tag === 'AirSyncBase:Location');
+  // A device that sent both forms: each version reads its own.
+  if (old && current) return children.filter((c) => c !== (version >= V160 ? old : current));
+  if (version >= V160 && old && !current) {
+    return children.map((c) => (c === old ? x('AirSyncBase:Location', x('AirSyncBase:DisplayName', old.text ?? '')) : c));
+  }
+  if (version < V160 && current && !old) {
+    const name = childText(current, 'AirSyncBase:DisplayName') ?? '';
+    return children.map((c) => (c === current ? x('Calendar:Location', name) : c));
+  }
+  return children;
+}
+
+/** The element without the descendants a version lacks; undefined when it is one. */
+function without(el: WbxmlElement, absent: ReadonlySet<string>): WbxmlElement | undefined {
+  if (absent.has(el.tag)) return undefined;
+  if (el.children.length === 0) return el;
+  const kept = el.children.map((c) => without(c, absent)).filter((c): c is WbxmlElement => c !== undefined);
+  return kept.length === el.children.length && kept.every((c, i) => c === el.children[i]) ? el : { ...el, children: kept };
+}
+
+/** The forms one property takes across versions: a device that sends one form replaces the other. */
+const FORMS: ReadonlyArray<readonly string[]> = [
+  ['Calendar:Location', 'AirSyncBase:Location'],
+  ['AirSyncBase:Body', 'Calendar:Body', 'Contacts:Body', 'Tasks:Body'],
+];
+
+/** The tag and the other forms of the same property. */
+export function formsOf(tag: string): readonly string[] {
+  return FORMS.find((f) => f.includes(tag)) ?? [tag];
+}
