@@ -4,7 +4,7 @@
 // A Change replaces the item, as MS-ASCMD has clients send every property of a changed item, but
 // for the elements the device does not manage (ghosted: eas/commands/sync-pim.ts).
 import { decodeWbxml, encodeWbxml } from '../wbxml/index.js';
-import { childText, type WbxmlElement } from '../wbxml/tree.js';
+import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
 
 export type PimClass = 'Contacts' | 'Calendar' | 'Tasks' | 'Notes';
 
@@ -46,7 +46,7 @@ export const MAX_ITEM_BYTES = 1024 * 1024;
 export class PimDataError extends Error {}
 
 /** Checks a device's ApplicationData for a folder of `cls` and encodes it for the store. */
-export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: { start: number; end: number; busy: number }; uid?: string } {
+export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: PimSchedule; uid?: string } {
   const allowed = NAMESPACES[cls];
   const check = (el: WbxmlElement): void => {
     const namespace = el.tag.slice(0, el.tag.indexOf(':'));
@@ -73,16 +73,66 @@ export function parseEasDate(text: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/**
- * When an appointment keeps its owner busy: its first occurrence (recurrences are not expanded).
- * Without a readable start and end it has no place in free/busy; it is still kept.
- */
-function scheduleOf(data: WbxmlElement): { start: number; end: number; busy: number } | undefined {
+/** When an appointment keeps its owner busy, for free/busy. */
+export interface PimSchedule {
+  /** The first occurrence, ms since the epoch. */
+  start: number;
+  end: number;
+  /** Calendar BusyStatus, 0 free to 4 working elsewhere. */
+  busy: number;
+  /** A series: its rule, and the item's Timezone (base64 TIME_ZONE_INFORMATION) it repeats in. */
+  recurrence?: { rule: PimRecurrence; timezone?: string };
+}
+
+/** MS-ASCAL Recurrence (Type 0 daily, 1 weekly, 2 monthly, 3 monthly on the nth day, 5 yearly, 6 yearly on the nth day). */
+export interface PimRecurrence {
+  type: 0 | 1 | 2 | 3 | 5 | 6;
+  interval: number;
+  /** Until, ms since the epoch (UTC). */
+  until?: number;
+  occurrences?: number;
+  /** Bit mask: Sunday 1, Monday 2, Tuesday 4, Wednesday 8, Thursday 16, Friday 32, Saturday 64. */
+  dayOfWeek?: number;
+  dayOfMonth?: number;
+  /** 1-4, 5 for the last. */
+  weekOfMonth?: number;
+  monthOfYear?: number;
+}
+
+/** Without a readable start and end an appointment has no place in free/busy; it is still kept. */
+function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
   const start = parseEasDate(childText(data, 'Calendar:StartTime'));
   const end = parseEasDate(childText(data, 'Calendar:EndTime'));
   if (start === undefined || end === undefined || end <= start) return undefined;
   const busy = Number(childText(data, 'Calendar:BusyStatus') ?? '2');
-  return { start, end, busy: Number.isInteger(busy) && busy >= 0 && busy <= 4 ? busy : 2 };
+  const rule = readRecurrence(child(data, 'Calendar:Recurrence'));
+  const timezone = childText(data, 'Calendar:Timezone');
+  return {
+    start, end, busy: Number.isInteger(busy) && busy >= 0 && busy <= 4 ? busy : 2,
+    ...(rule ? { recurrence: { rule, ...(timezone ? { timezone } : {}) } } : {}),
+  };
+}
+
+/** A Calendar:Recurrence element read; undefined when it names no type EAS defines. */
+export function readRecurrence(r: WbxmlElement | undefined): PimRecurrence | undefined {
+  if (!r) return undefined;
+  const n = (name: string): number | undefined => {
+    const t = childText(r, `Calendar:${name}`);
+    const v = Number(t);
+    return t !== undefined && t.trim() !== '' && Number.isInteger(v) ? v : undefined;
+  };
+  const type = n('Type');
+  if (type === undefined || ![0, 1, 2, 3, 5, 6].includes(type)) return undefined;
+  const until = parseEasDate(childText(r, 'Calendar:Until'));
+  const out: PimRecurrence = { type: type as PimRecurrence['type'], interval: Math.min(999, Math.max(1, n('Interval') ?? 1)) };
+  const occurrences = n('Occurrences');
+  if (occurrences !== undefined && occurrences > 0) out.occurrences = occurrences;
+  else if (until !== undefined) out.until = until;
+  for (const [key, name] of [['dayOfWeek', 'DayOfWeek'], ['dayOfMonth', 'DayOfMonth'], ['weekOfMonth', 'WeekOfMonth'], ['monthOfYear', 'MonthOfYear']] as const) {
+    const v = n(name);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
 
 /** The stored ApplicationData element back. */

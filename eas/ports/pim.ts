@@ -1,6 +1,7 @@
 // What Sync needs for the folders that hold contacts, calendar items, tasks and notes. The engine
 // checks and encodes what devices send (eas/pim/items.ts); the service stores it as it came.
 import type { Principal } from '../backend.js';
+import type { PimSchedule } from '../pim/items.js';
 
 export interface PimContent {
   /** IPM.Contact, IPM.Appointment, IPM.Task or IPM.StickyNote. */
@@ -10,7 +11,7 @@ export interface PimContent {
   /** The item's ApplicationData, WBXML-encoded. */
   content: Buffer;
   /** An appointment's time (ms since the epoch) and Calendar BusyStatus (0 free to 4 working elsewhere), for free/busy. */
-  schedule?: { start: number; end: number; busy: number };
+  schedule?: PimSchedule;
   /** A calendar item's iCalendar UID (Calendar:UID). */
   uid?: string;
 }

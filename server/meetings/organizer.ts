@@ -3,12 +3,11 @@
 // invitations itself: Exchange sends them (and updates and cancellations) when such an item changes,
 // for every occurrence unless the device names one (KB 3205555). Before 16.0 the device sends them
 // with SendMail and the server sends nothing.
-import { parseEasDate } from '../../eas/pim/items.js';
+import { parseEasDate, readRecurrence } from '../../eas/pim/items.js';
 import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { roughHtmlToText } from '../mail/text.js';
 import type { StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
-import type { EasRecurrence } from './recurrence.js';
 
 export interface OrganizedMeeting {
   meeting: StoredMeeting;
@@ -48,7 +47,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
   const busy = num('BusyStatus') ?? 2;
   const sensitivity = num('Sensitivity') ?? 0;
   const reminder = num('Reminder');
-  const recurrence = recurrenceOf(child(data, 'Calendar:Recurrence'));
+  const recurrence = readRecurrence(child(data, 'Calendar:Recurrence'));
   const location = text('Location') ?? childText(child(data, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')?.trim() ?? '';
   const meeting: StoredMeeting = {
     method: 'REQUEST', uid, sequence, globalObjId: globalObjId(uid),
@@ -69,27 +68,6 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
 export function significantlyChanged(before: StoredMeeting, after: StoredMeeting): boolean {
   const key = (m: StoredMeeting): string => JSON.stringify([m.start, m.end, m.allDay, m.location, m.summary, m.recurrence ?? null]);
   return key(before) !== key(after);
-}
-
-function recurrenceOf(r: WbxmlElement | undefined): EasRecurrence | undefined {
-  if (!r) return undefined;
-  const n = (name: string): number | undefined => {
-    const t = childText(r, `Calendar:${name}`);
-    const v = Number(t);
-    return t !== undefined && t.trim() !== '' && Number.isInteger(v) ? v : undefined;
-  };
-  const type = n('Type');
-  if (type === undefined || ![0, 1, 2, 3, 5, 6].includes(type)) return undefined;
-  const until = parseEasDate(childText(r, 'Calendar:Until'));
-  const out: EasRecurrence = { type: type as EasRecurrence['type'], interval: Math.max(1, n('Interval') ?? 1) };
-  const occurrences = n('Occurrences');
-  if (occurrences !== undefined && occurrences > 0) out.occurrences = occurrences;
-  else if (until !== undefined) out.until = until;
-  for (const [key, name] of [['dayOfWeek', 'DayOfWeek'], ['dayOfMonth', 'DayOfMonth'], ['weekOfMonth', 'WeekOfMonth'], ['monthOfYear', 'MonthOfYear']] as const) {
-    const v = n(name);
-    if (v !== undefined) out[key] = v;
-  }
-  return out;
 }
 
 function bodyText(data: WbxmlElement): string {

@@ -1,22 +1,10 @@
 // RRULE to MS-ASCAL Recurrence: EAS holds one rule of a few fixed shapes, so a rule either maps onto
 // one of them or comes back as the reason it cannot, for the reader to warn about.
+import type { PimRecurrence } from '../../eas/pim/items.js';
 import { BYDAY, WEEKDAYS, wallMs, type Recur, type Wall } from './ical-values.js';
 
-/** MS-ASCAL Recurrence, in EAS terms (Type 0 daily, 1 weekly, 2 monthly, 3 monthly on the nth day, 5 yearly, 6 yearly on the nth day). */
-export interface EasRecurrence {
-  type: 0 | 1 | 2 | 3 | 5 | 6;
-  interval: number;
-  /** UNTIL as ms since the epoch (UTC). */
-  until?: number;
-  /** COUNT. */
-  occurrences?: number;
-  /** Bit mask: Sunday 1, Monday 2, Tuesday 4, Wednesday 8, Thursday 16, Friday 32, Saturday 64. */
-  dayOfWeek?: number;
-  dayOfMonth?: number;
-  /** 1-4, 5 for the last. */
-  weekOfMonth?: number;
-  monthOfYear?: number;
-}
+/** MS-ASCAL Recurrence, as the calendar items hold it (eas/pim/items.ts). */
+export type EasRecurrence = PimRecurrence;
 
 interface ByDay { n?: number; dow: number }
 

@@ -15,6 +15,7 @@ import type { SmimeReason } from '../../smime/verdict.js';
 import { trustStoreOf } from '../gateway/trust-cache.js';
 import type { DirectoryName } from '../store/directory.js';
 import type { ServiceDeps } from './deps.js';
+import { occurrences } from '../meetings/occurrences.js';
 
 /** Candidates read for one name: far above any real ambiguity, low enough to bound the work. */
 const MAX_CANDIDATES = 10_000;
@@ -85,16 +86,20 @@ export class DirectoryService implements DirectoryPort {
     const user = this.store.directory.userByAddress(address);
     // The server holds no free/busy for people outside the organisation: "no data".
     if (!user) return '4'.repeat(n);
-    // A user's appointments (as their devices synced them) mark the slots they overlap; where several
+    // A user's appointments (as their devices synced them, series expanded) mark the slots they overlap; where several
     // do, the strongest wins: out of office, then busy, then tentative.
     const slotMs = slotMinutes * 60_000;
     const from = start.getTime();
     const digits = new Array<number>(n).fill(0);
-    for (const a of this.store.mailbox.schedule(user.id, from, from + n * slotMs)) {
+    const to = from + n * slotMs;
+    for (const a of this.store.mailbox.schedule(user.id, from, to)) {
       const level = MERGED_LEVEL[a.busy] ?? 2;
-      const first = Math.max(0, Math.floor((a.start - from) / slotMs));
-      const last = Math.min(n - 1, Math.ceil((a.end - from) / slotMs) - 1);
-      for (let i = first; i <= last; i++) digits[i] = Math.max(digits[i]!, level);
+      const times = a.recurrence ? occurrences(a, a.recurrence.rule, a.recurrence.timezone, from, to) : [a];
+      for (const t of times) {
+        const first = Math.max(0, Math.floor((t.start - from) / slotMs));
+        const last = Math.min(n - 1, Math.ceil((t.end - from) / slotMs) - 1);
+        for (let i = first; i <= last; i++) digits[i] = Math.max(digits[i]!, level);
+      }
     }
     return digits.join('');
   }

@@ -280,6 +280,8 @@ const LATER_COLUMNS: Array<{ table: string; column: string; type: string }> = [
   // made; the calendar item's iCalendar UID, by which later updates, cancellations and replies find it.
   { table: 'messages', column: 'meeting', type: 'TEXT' },
   { table: 'messages', column: 'uid', type: 'TEXT' },
+  // A recurring appointment's rule and time zone (JSON), for free/busy beyond its first occurrence.
+  { table: 'messages', column: 'recurrence', type: 'TEXT' },
 ];
 
 function addLaterColumns(db: Db): void {

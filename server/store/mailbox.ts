@@ -4,6 +4,7 @@ import type { EmailMeeting } from '../../eas/backend.js';
 import { conversationFor, type Conversation } from '../conversation.js';
 import type { Db } from './db.js';
 import { nextModseq } from './db.js';
+import type { PimSchedule } from '../../eas/pim/items.js';
 
 export interface Folder {
   id: number;
@@ -145,7 +146,7 @@ export interface NewItem {
   /** The ApplicationData, WBXML-encoded. */
   content: Buffer;
   /** An appointment's time (ms since the epoch) and Calendar BusyStatus, for free/busy. */
-  schedule?: { start: number; end: number; busy: number };
+  schedule?: PimSchedule;
   /** A calendar item's iCalendar UID. */
   uid?: string;
   /** The invitation a calendar item was made from. */
@@ -403,10 +404,11 @@ export class Mailbox {
       this.db.prepare(`INSERT INTO messages (id, user_id, folder_id, modseq, received_at, size, subject, from_addr,
         to_addr, cc_addr, reply_to, display_to, thread_topic, importance, message_class, smime_kind, cpid, text_body,
         html_body, preview, attachments, message_id, conversation_id, conversation_index, read, received_as_bcc, smime_verdict,
-        starts_at, ends_at, busy_status, uid, meeting)
-        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?,?,?)`).run(
+        starts_at, ends_at, busy_status, uid, meeting, recurrence)
+        VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?,?,?,?)`).run(
         id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0),
-        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null);
+        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null,
+        item.schedule?.recurrence ? JSON.stringify(item.schedule.recurrence) : null);
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, item.content);
       return { id, modseq };
     })();
@@ -417,8 +419,9 @@ export class Mailbox {
     return this.db.transaction(() => {
       const modseq = nextModseq(this.db);
       const info = this.db.prepare(`UPDATE messages SET modseq = ?, size = ?, subject = ?, starts_at = ?, ends_at = ?, busy_status = ?,
-        uid = COALESCE(?, uid), meeting = COALESCE(?, meeting) WHERE user_id = ? AND id = ?`)
+        recurrence = ?, uid = COALESCE(?, uid), meeting = COALESCE(?, meeting) WHERE user_id = ? AND id = ?`)
         .run(modseq, item.content.length, item.summary, item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null,
+          item.schedule?.recurrence ? JSON.stringify(item.schedule.recurrence) : null,
           item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null, userId, id);
       if (info.changes !== 1) return undefined;
       this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(item.content, id);
@@ -439,12 +442,19 @@ export class Mailbox {
     return r && { id: r.id, folderId: r.folder_id, content: r.raw, ...(r.meeting ? { meeting: JSON.parse(r.meeting) as StoredMeeting } : {}) };
   }
 
-  /** The user's appointments that overlap [from, to) (ms since the epoch), with their busy status. */
-  schedule(userId: number, from: number, to: number, limit = 10_000): Array<{ start: number; end: number; busy: number }> {
-    return (this.db.prepare(`SELECT starts_at, ends_at, busy_status FROM messages
-      WHERE user_id = ? AND starts_at IS NOT NULL AND starts_at < ? AND ends_at > ? ORDER BY starts_at LIMIT ?`)
-      .all(userId, to, from, limit) as Array<{ starts_at: number; ends_at: number; busy_status: number | null }>)
-      .map((r) => ({ start: r.starts_at, end: r.ends_at, busy: r.busy_status ?? 2 }));
+  /**
+   * The user's appointments that may overlap [from, to) (ms since the epoch): those whose first
+   * occurrence does, and every series that starts before `to` (its occurrences are the caller's to
+   * expand: server/meetings/occurrences.ts).
+   */
+  schedule(userId: number, from: number, to: number, limit = 10_000): PimSchedule[] {
+    return (this.db.prepare(`SELECT starts_at, ends_at, busy_status, recurrence FROM messages
+      WHERE user_id = ? AND starts_at IS NOT NULL AND starts_at < ? AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at LIMIT ?`)
+      .all(userId, to, from, limit) as Array<{ starts_at: number; ends_at: number; busy_status: number | null; recurrence: string | null }>)
+      .map((r) => ({
+        start: r.starts_at, end: r.ends_at, busy: r.busy_status ?? 2,
+        ...(r.recurrence ? { recurrence: JSON.parse(r.recurrence) as NonNullable<PimSchedule['recurrence']> } : {}),
+      }));
   }
 
   /** Items' stored content (see addItem) by id, the user's own only. */

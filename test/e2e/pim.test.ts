@@ -353,6 +353,34 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.equal(await availability(), '0001022000', 'a Change and a Delete move the free/busy with them');
   });
 
+  it('a recurring appointment keeps its owner busy at every occurrence, at the same local time across a change of clocks', async () => {
+    const dave = await device('dave@contoso.test');
+    // TIME_ZONE_INFORMATION for Berlin: UTC+1, daylight +1 h from the last Sunday of March 02:00 to the last Sunday of October 03:00.
+    const berlin = Buffer.alloc(172);
+    berlin.writeInt32LE(-60, 0);
+    [0, 10, 0, 5, 3, 0, 0, 0].forEach((v, i) => berlin.writeUInt16LE(v, 68 + 2 * i));
+    [0, 3, 0, 5, 2, 0, 0, 0].forEach((v, i) => berlin.writeUInt16LE(v, 152 + 2 * i));
+    berlin.writeInt32LE(-60, 168);
+    // Every Monday 10:00-11:00 Berlin time from Monday 15 March 2032, five times: 15, 22 March (UTC+1), 29 March, 5, 12 April (UTC+2).
+    const r = await sync(dave, 'Calendar', [add('weekly-1', CAL('Timezone', berlin.toString('base64')), CAL('Subject', 'Weekly'),
+      CAL('StartTime', '20320315T090000Z'), CAL('EndTime', '20320315T100000Z'), CAL('BusyStatus', 2),
+      CAL('Recurrence', CAL('Type', 1), CAL('Interval', 1), CAL('Occurrences', 5), CAL('DayOfWeek', 2)))]);
+    assert.equal(statusOf(r.responses[0]!), '1');
+    const alice = await device('alice@contoso.test');
+    const hours = async (day: string): Promise<string | undefined> => {
+      const res = await alice.c.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'dave@contoso.test'),
+        RR('Options', RR('Availability', RR('StartTime', `${day}T06:00:00.000Z`), RR('EndTime', `${day}T12:00:00.000Z`)))));
+      return childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy');
+    };
+    // Half hours from 06:00 UTC: 10:00 Berlin is 09:00 UTC in winter, 08:00 UTC in summer.
+    assert.equal(await hours('2032-03-15'), '000000220000', 'the first occurrence');
+    assert.equal(await hours('2032-03-22'), '000000220000', 'a week later, same hour');
+    assert.equal(await hours('2032-03-29'), '000022000000', 'after the clocks went forward: an hour earlier in UTC');
+    assert.equal(await hours('2032-04-12'), '000022000000', 'the fifth and last');
+    assert.equal(await hours('2032-04-19'), '000000000000', 'none after the fifth');
+    assert.equal(await hours('2032-03-16'), '000000000000', 'not on Tuesdays');
+  });
+
   it('a Ping on the Contacts folder wakes when another device adds a contact', async () => {
     const watcher = await device('carol@contoso.test');
     const writer = await device('carol@contoso.test');

@@ -1,0 +1,99 @@
+// The occurrences of a recurring appointment within a window, for free/busy. A series repeats in its
+// own wall-clock time (a Monday 10:00 in Berlin stays 10:00 when the clocks change), so occurrences
+// are generated in local time by ical.js from the RRULE the EAS Recurrence stands for, and each is
+// placed in UTC by the item's TIME_ZONE_INFORMATION. Exceptions (moved or deleted occurrences) are
+// not applied: the series is taken as it was set up.
+import ICAL from 'ical.js';
+import type { PimRecurrence } from '../../eas/pim/items.js';
+import { rruleOf } from './recurrence.js';
+
+/** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
+interface ZoneRules {
+  bias: number;
+  standard?: Transition;
+  standardBias: number;
+  daylight?: Transition;
+  daylightBias: number;
+}
+
+interface Transition { month: number; dayOfWeek: number; week: number; hour: number; minute: number }
+
+/** Most occurrences generated for one series and window: a daily series over the 42-day maximum needs 42. */
+const MAX_STEPS = 5000;
+
+/** Reads a base64 TIME_ZONE_INFORMATION; a missing or malformed one is UTC. */
+export function zoneRules(base64: string | undefined): ZoneRules {
+  const b = base64 ? Buffer.from(base64, 'base64') : Buffer.alloc(0);
+  if (b.length !== 172) return { bias: 0, standardBias: 0, daylightBias: 0 };
+  const transition = (at: number): Transition | undefined => {
+    const [year, month, dayOfWeek, week, hour, minute] = [0, 1, 2, 3, 4, 5].map((i) => b.readUInt16LE(at + 2 * i)) as [number, number, number, number, number, number];
+    // Absolute dates (year set) are one-off transitions: not a rule a series can follow.
+    return year === 0 && month >= 1 && month <= 12 && dayOfWeek <= 6 && week >= 1 && week <= 5 && hour <= 23 && minute <= 59
+      ? { month, dayOfWeek, week, hour, minute } : undefined;
+  };
+  const standard = transition(68);
+  const daylight = transition(152);
+  return {
+    bias: b.readInt32LE(0), standardBias: b.readInt32LE(84), daylightBias: b.readInt32LE(168),
+    ...(standard && daylight ? { standard, daylight } : {}),
+  };
+}
+
+/** The wall-clock moment (as if UTC) a transition happens in a year. */
+function transitionWall(t: Transition, year: number): number {
+  const first = new Date(Date.UTC(year, t.month - 1, 1)).getUTCDay();
+  let day = 1 + ((t.dayOfWeek - first + 7) % 7) + (t.week - 1) * 7;
+  const days = new Date(Date.UTC(year, t.month, 0)).getUTCDate();
+  while (day > days) day -= 7; // week 5 is the last such day
+  return Date.UTC(year, t.month - 1, day, t.hour, t.minute);
+}
+
+/** UTC of a wall-clock reading (ms, as if UTC) in the zone. */
+export function wallToUtc(z: ZoneRules, wall: number): number {
+  let extra = z.standardBias;
+  if (z.standard && z.daylight) {
+    const year = new Date(wall).getUTCFullYear();
+    const dstStart = transitionWall(z.daylight, year);
+    const dstEnd = transitionWall(z.standard, year);
+    // Southern zones keep daylight time across the new year.
+    const inDaylight = dstStart < dstEnd ? wall >= dstStart && wall < dstEnd : wall >= dstStart || wall < dstEnd;
+    if (inDaylight) extra = z.daylightBias;
+  }
+  return wall + (z.bias + extra) * 60_000;
+}
+
+/** The wall-clock reading (ms, as if UTC) of a UTC instant in the zone. */
+export function utcToWall(z: ZoneRules, utc: number): number {
+  // The wall time is within a day of the UTC one; the season is read from the first estimate and checked.
+  const guess = utc - (z.bias + z.standardBias) * 60_000;
+  const shift = wallToUtc(z, guess) - guess;
+  const wall = utc - shift;
+  return wallToUtc(z, wall) === utc ? wall : guess;
+}
+
+/** The occurrences of a series overlapping [from, to), as UTC start/end. */
+export function occurrences(first: { start: number; end: number }, rule: PimRecurrence, timezone: string | undefined, from: number, to: number): Array<{ start: number; end: number }> {
+  const zone = zoneRules(timezone);
+  const duration = first.end - first.start;
+  const wallStart = utcToWall(zone, first.start);
+  const d = new Date(wallStart);
+  const dtstart = ICAL.Time.fromData({
+    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(), isDate: false,
+  });
+  let recur;
+  try {
+    recur = ICAL.Recur.fromString(rruleOf(rule));
+  } catch {
+    return [];
+  }
+  const out: Array<{ start: number; end: number }> = [];
+  const iterator = recur.iterator(dtstart);
+  for (let step = 0; step < MAX_STEPS; step++) {
+    const next = iterator.next();
+    if (!next) break;
+    const start = wallToUtc(zone, Date.UTC(next.year, next.month - 1, next.day, next.hour, next.minute, next.second));
+    if (start >= to) break;
+    if (start + duration > from) out.push({ start, end: start + duration });
+  }
+  return out;
+}
