@@ -536,7 +536,7 @@ describe('fixtures: bad fixtures are refused with the file and the problem', () 
     const alice = user(f, 'alice');
     assert.deepEqual(alice.items.map((i) => [i.folder, i.itemClass, i.summary]), [
       ['Calendar', 'Calendar', 'Stand-up'], ['Contacts', 'Contacts', 'Doe, Jane'], ['Contacts/Suppliers', 'Contacts', 'Acme Ltd']]);
-    assert.deepEqual(alice.items[0]!.schedule, { start: Date.UTC(2026, 11, 1, 9), end: Date.UTC(2026, 11, 1, 9, 15), busy: 1 });
+    assert.deepEqual(alice.items[0]!.schedule, { start: Date.UTC(2026, 11, 1, 9), end: Date.UTC(2026, 11, 1, 9, 15), busy: 1, recurrence: { rule: { type: 0, interval: 1 } } });
     const jane = decodeWbxml(alice.items[1]!.content);
     assert.deepEqual(jane.children.map((c) => c.tag), ['Contacts:FileAs', 'Contacts:FirstName', 'Contacts:Email1Address', 'Contacts2:NickName', 'Contacts:Categories', 'AirSyncBase:Body']);
     assert.deepEqual(jane.children[4]!.children.map((c) => [c.tag, c.text]), [['Contacts:Category', 'Work'], ['Contacts:Category', 'VIP']]);
