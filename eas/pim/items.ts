@@ -80,9 +80,21 @@ export interface PimSchedule {
   end: number;
   /** Calendar BusyStatus, 0 free to 4 working elsewhere. */
   busy: number;
-  /** A series: its rule, and the item's Timezone (base64 TIME_ZONE_INFORMATION) it repeats in. */
-  recurrence?: { rule: PimRecurrence; timezone?: string };
+  /** A series: its rule, the item's Timezone (base64 TIME_ZONE_INFORMATION) it repeats in, its changed and removed occurrences. */
+  recurrence?: { rule: PimRecurrence; timezone?: string; exceptions?: PimOccurrenceChange[] };
 }
+
+/** An Exception of a series, for free/busy: the occurrence at `original` is removed, or moved to start-end. */
+export interface PimOccurrenceChange {
+  original: number;
+  deleted: boolean;
+  start?: number;
+  end?: number;
+  busy?: number;
+}
+
+/** Most exceptions of one series read for free/busy. */
+const MAX_SCHEDULE_EXCEPTIONS = 1000;
 
 /** MS-ASCAL Recurrence (Type 0 daily, 1 weekly, 2 monthly, 3 monthly on the nth day, 5 yearly, 6 yearly on the nth day). */
 export interface PimRecurrence {
@@ -107,10 +119,30 @@ function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
   const busy = Number(childText(data, 'Calendar:BusyStatus') ?? '2');
   const rule = readRecurrence(child(data, 'Calendar:Recurrence'));
   const timezone = childText(data, 'Calendar:Timezone');
+  const exceptions = rule ? readExceptions(child(data, 'Calendar:Exceptions')) : [];
   return {
     start, end, busy: Number.isInteger(busy) && busy >= 0 && busy <= 4 ? busy : 2,
-    ...(rule ? { recurrence: { rule, ...(timezone ? { timezone } : {}) } } : {}),
+    ...(rule ? { recurrence: { rule, ...(timezone ? { timezone } : {}), ...(exceptions.length ? { exceptions } : {}) } } : {}),
   };
+}
+
+/** A series' Exceptions (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0), those with a readable original start. */
+function readExceptions(list: WbxmlElement | undefined): PimOccurrenceChange[] {
+  const out: PimOccurrenceChange[] = [];
+  for (const e of list?.children ?? []) {
+    if (e.tag !== 'Calendar:Exception' || out.length >= MAX_SCHEDULE_EXCEPTIONS) continue;
+    const original = parseEasDate(childText(e, 'Calendar:ExceptionStartTime') ?? childText(e, 'AirSyncBase:InstanceId'));
+    if (original === undefined) continue;
+    const start = parseEasDate(childText(e, 'Calendar:StartTime'));
+    const end = parseEasDate(childText(e, 'Calendar:EndTime'));
+    const busy = Number(childText(e, 'Calendar:BusyStatus'));
+    out.push({
+      original, deleted: childText(e, 'Calendar:Deleted') === '1',
+      ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+      ...(Number.isInteger(busy) && busy >= 0 && busy <= 4 && childText(e, 'Calendar:BusyStatus') !== undefined ? { busy } : {}),
+    });
+  }
+  return out;
 }
 
 /** A Calendar:Recurrence element read; undefined when it names no type EAS defines. */

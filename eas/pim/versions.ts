@@ -5,7 +5,7 @@
 // AirSyncBase:Body from 12.0), and elements a version does not have, which it is not sent.
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
-import type { PimClass } from './items.js';
+import { parseEasDate, type PimClass } from './items.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
 const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
@@ -26,6 +26,7 @@ export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: nu
   if (legacyBody) children = bodyForVersion(children, legacyBody, version);
   if (cls === 'Calendar') {
     children = locationForVersion(children, version);
+    children = children.map((c) => (c.tag === 'Calendar:Exceptions' ? exceptionsForVersion(c, version) : c));
     const absent = new Set(CALENDAR_SINCE.filter(([since]) => version < since).flatMap(([, tags]) => [...tags]));
     if (absent.size > 0) children = children.map((c) => without(c, absent)).filter((c): c is WbxmlElement => c !== undefined);
   }
@@ -63,6 +64,21 @@ function locationForVersion(children: WbxmlElement[], version: number): WbxmlEle
     return children.map((c) => (c === current ? x('Calendar:Location', name) : c));
   }
   return children;
+}
+
+/** An Exception names its occurrence by ExceptionStartTime up to 14.1 and by AirSyncBase:InstanceId from 16.0. */
+function exceptionsForVersion(list: WbxmlElement, version: number): WbxmlElement {
+  const [from, to] = version >= V160 ? ['Calendar:ExceptionStartTime', 'AirSyncBase:InstanceId'] : ['AirSyncBase:InstanceId', 'Calendar:ExceptionStartTime'];
+  let changed = false;
+  const children = list.children.map((e) => {
+    const named = e.children.find((c) => c.tag === from);
+    const at = parseEasDate(named?.text);
+    if (!named || at === undefined || e.children.some((c) => c.tag === to)) return e;
+    changed = true;
+    const text = to === 'AirSyncBase:InstanceId' ? new Date(at).toISOString() : new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    return { ...e, children: e.children.map((c) => (c === named ? x(to, text) : c)) };
+  });
+  return changed ? { ...list, children } : list;
 }
 
 /** The element without the descendants a version lacks; undefined when it is one. */

@@ -4,13 +4,14 @@
 // delivery's transaction, so the mail and the calendar change together or not at all.
 import { PimDataError } from '../../eas/pim/items.js';
 import { FolderType, type Mailbox, type StoredMeeting } from '../store/mailbox.js';
-import { attendeeItem, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer } from './calendar.js';
+import { attendeeItem, isSeries, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer, withException } from './calendar.js';
 
 export interface CalendarChange {
   /** Folders whose content changed (for Ping and Sync). */
   folders: number[];
   /** What was done, for the delivery's log line. */
-  outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'answer-recorded' | 'organizer-copy' | 'not-found' | 'no-calendar' | 'unreadable';
+  outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'occurrence-updated' | 'occurrence-canceled' | 'answer-recorded' | 'organizer-copy'
+    | 'not-found' | 'no-calendar' | 'unreadable';
 }
 
 /** Applies a meeting message to one recipient's calendar; `body` is the invitation's text. */
@@ -35,6 +36,19 @@ export function applyToCalendar(mailbox: Mailbox, user: { id: number; address: s
   // The organizer's copy of their own invitation (Sent Items, or a Bcc to themselves) changes nothing.
   if (isOrganizer) return { folders: [], outcome: 'organizer-copy' };
   const stored = existing?.meeting;
+  // One occurrence of a series the calendar holds: that occurrence changes, the series stays.
+  if (m.recurrenceId !== undefined && existing && isSeries(existing.content)) {
+    const change = m.method === 'CANCEL'
+      ? { originalStart: m.recurrenceId, deleted: true }
+      : { originalStart: m.recurrenceId, deleted: false, start: m.start, end: m.end, summary: m.summary, location: m.location, busyStatus: unansweredBusy(m) };
+    try {
+      mailbox.replaceItem(user.id, existing.id, withException(existing.content, change));
+    } catch (e) {
+      if (e instanceof PimDataError) return { folders: [], outcome: 'unreadable' };
+      throw e;
+    }
+    return { folders: [existing.folderId], outcome: m.method === 'CANCEL' ? 'occurrence-canceled' : 'occurrence-updated' };
+  }
   if (stored && stored.sequence > m.sequence) return { folders: [], outcome: 'outdated' };
   if (m.method === 'CANCEL') {
     if (!existing) return { folders: [], outcome: 'not-found' };

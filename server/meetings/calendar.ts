@@ -1,7 +1,7 @@
 // The attendee's calendar item for a meeting, written as a device would sync it (MS-ASCAL
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
-import { decodePimData, encodePimData } from '../../eas/pim/items.js';
+import { decodePimData, encodePimData, parseEasDate } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -32,6 +32,7 @@ export function storedMeetingOf(inv: Invitation): StoredMeeting {
     ...(inv.recurrence ? { recurrence: inv.recurrence } : {}),
     sensitivity: inv.sensitivity, busyStatus: inv.busyStatus, timezone: inv.timezone,
     disallowNewTimeProposal: inv.disallowNewTimeProposal, summary: inv.summary, attendees: inv.attendees,
+    ...(inv.exceptions.length ? { exceptions: inv.exceptions } : {}),
   };
 }
 
@@ -84,6 +85,8 @@ export function attendeeItem(m: StoredMeeting, state: AttendeeState, body: strin
       r.dayOfMonth !== undefined && C('DayOfMonth', r.dayOfMonth),
       r.dayOfWeek !== undefined && C('DayOfWeek', r.dayOfWeek),
       r.monthOfYear !== undefined && C('MonthOfYear', r.monthOfYear)),
+    // A changed occurrence shows as the meeting does to this attendee (tentative until answered).
+    r && m.exceptions !== undefined && m.exceptions.length > 0 && C('Exceptions', m.exceptions.map((e) => exceptionElement({ ...e, busyStatus: state.busyStatus }))),
     C('ResponseRequested', m.responseRequested ? 1 : 0),
     C('ResponseType', state.responseType),
     m.disallowNewTimeProposal && C('DisallowNewTimeProposal', 1),
@@ -144,5 +147,55 @@ export function withState(content: Buffer, state: AttendeeState): ReturnType<typ
   set('BusyStatus', state.busyStatus);
   set('MeetingStatus', state.meetingStatus);
   set('ResponseType', state.responseType);
+  // The answer covers the changed occurrences too.
+  for (const e of data.children.find((c) => c.tag === 'Calendar:Exceptions')?.children ?? []) {
+    const busy = e.children.find((c) => c.tag === 'Calendar:BusyStatus');
+    if (busy) busy.text = String(state.busyStatus);
+  }
   return encodePimData('Calendar', data);
+}
+
+type MeetingException = NonNullable<StoredMeeting['exceptions']>[number];
+
+/** An MS-ASCAL Exception: a removed occurrence, or what a changed one changes. */
+function exceptionElement(e: MeetingException): WbxmlElement {
+  const C = (name: string, ...content: Parameters<typeof x>[1][]): WbxmlElement => x(`Calendar:${name}`, ...content);
+  return C('Exception',
+    e.deleted && C('Deleted', 1),
+    C('ExceptionStartTime', calendarDate(e.originalStart)),
+    !e.deleted && e.summary !== undefined && C('Subject', e.summary),
+    !e.deleted && e.start !== undefined && C('StartTime', calendarDate(e.start)),
+    !e.deleted && e.end !== undefined && C('EndTime', calendarDate(e.end)),
+    !e.deleted && e.location !== undefined && C('Location', e.location),
+    !e.deleted && e.busyStatus !== undefined && C('BusyStatus', e.busyStatus));
+}
+
+/**
+ * A series item with one occurrence removed or changed (a cancellation or update of that occurrence
+ * alone), replacing what the item said of it before. Throws PimDataError when the result is not a valid item.
+ */
+export function withException(content: Buffer, e: MeetingException): ReturnType<typeof encodePimData> {
+  const data = decodePimData(content);
+  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
+  if (!list) {
+    list = x('Calendar:Exceptions');
+    data.children.push(list);
+  }
+  list.children = list.children.filter((c) => exceptionStart(c) !== e.originalStart);
+  list.children.push(exceptionElement(e));
+  return encodePimData('Calendar', data);
+}
+
+/** The original start an Exception names (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0). */
+export function exceptionStart(el: WbxmlElement): number | undefined {
+  return parseEasDate(childText(el, 'Calendar:ExceptionStartTime') ?? childText(el, 'AirSyncBase:InstanceId'));
+}
+
+/** Whether a stored calendar item is a series (has a Recurrence). */
+export function isSeries(content: Buffer): boolean {
+  try {
+    return decodePimData(content).children.some((c) => c.tag === 'Calendar:Recurrence');
+  } catch {
+    return false;
+  }
 }

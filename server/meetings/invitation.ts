@@ -55,10 +55,24 @@ export interface Invitation {
   timezone: string;
   /** Some attendee has RSVP=TRUE (RFC 5545: RSVP defaults to FALSE). */
   responseRequested: boolean;
+  /** A series' removed (EXDATE, a cancelled occurrence) and changed occurrences, by original start; [] for a single event. */
+  exceptions: InvitationException[];
   /** X-MICROSOFT-DISALLOW-COUNTER:TRUE. */
   disallowNewTimeProposal: boolean;
   /** What could not be kept (an RRULE EAS cannot express, an unknown TZID read as UTC, ...). */
   warnings: string[];
+}
+
+/** One occurrence of a series that is not as the rule makes it (MS-ASCAL Exception). */
+export interface InvitationException {
+  /** The start the rule gives it (RECURRENCE-ID or EXDATE), ms since the epoch. */
+  originalStart: number;
+  deleted: boolean;
+  start?: number;
+  end?: number;
+  summary?: string;
+  location?: string;
+  busyStatus?: 0 | 1 | 2 | 3 | 4;
 }
 
 export class InvitationError extends Error {}
@@ -74,6 +88,7 @@ const MAX_COMPONENTS = 1000;
 const MAX_DEPTH = 8;
 const MAX_PROPERTIES = 20_000;
 const MAX_ATTENDEES = 1000;
+const MAX_EXCEPTIONS = 1000;
 const MAX_TEXT_BYTES = 64 * 1024;
 /** Years of VTIMEZONE rules ical.js may expand per parse (about 25 µs each); Outlook's zones, which start in 1601, need about 860. */
 const ZONE_EXPANSION_BUDGET = 4000;
@@ -142,12 +157,14 @@ class Reader {
 
     const events = this.cal.getAllSubcomponents('vevent');
     if (!events.length) throw new InvitationError('no VEVENT component');
-    // EAS holds one meeting per message: the series (master) when there is one, not its exceptions.
+    // The series (master) when there is one; its changed occurrences become its exceptions.
     const ev = events.find((e) => !e.hasProperty('recurrence-id')) ?? events[0]!;
-    if (events.length > 1) this.warn(`${events.length - 1} other VEVENT(s) (exceptions of the series) left out: EAS takes one event per message`);
 
     const uid = textOf(ev, 'uid').trim();
     if (!uid) throw new InvitationError('VEVENT has no UID');
+    const occurrences = ev.hasProperty('recurrence-id') ? [] : events.filter((e) => e !== ev && e.hasProperty('recurrence-id') && textOf(e, 'uid').trim() === uid);
+    const strays = events.length - 1 - occurrences.length;
+    if (strays > 0) this.warn(`${strays} other VEVENT(s) left out: EAS takes one event per message`);
     const attendeeProps = ev.getAllProperties('attendee');
     if (attendeeProps.length > MAX_ATTENDEES) {
       throw new InvitationError(`${attendeeProps.length} ATTENDEE properties, over the limit of ${MAX_ATTENDEES}`);
@@ -166,6 +183,9 @@ class Reader {
     const organizer = organizerProp ? this.address(organizerProp, 'ORGANIZER') : undefined;
     const recurrenceIdProp = ev.getFirstProperty('recurrence-id');
     const stampProp = ev.getFirstProperty('dtstamp');
+    const recurrence = startWhen ? this.recurrence(ev, startWhen, allDay) : undefined;
+    const exceptions = recurrence ? this.exceptions(ev, occurrences, allDay) : [];
+    if (!recurrence && occurrences.length) this.warn(`${occurrences.length} changed occurrence(s) of a series EAS cannot hold left out`);
 
     return {
       method,
@@ -183,10 +203,11 @@ class Reader {
       busyStatus: busyStatusOf(ev),
       sensitivity: sensitivityOf(ev),
       ...optional('reminderMinutes', reminderOf(ev)),
-      ...optional('recurrence', startWhen ? this.recurrence(ev, startWhen, allDay) : undefined),
+      ...optional('recurrence', recurrence),
       ...optional('recurrenceId', recurrenceIdProp ? this.toMs(this.when(recurrenceIdProp, 'RECURRENCE-ID'), 'RECURRENCE-ID').ms : undefined),
       timezone: startWhen && !allDay ? this.timezone(startWhen, start, startOffset) : UTC_BLOB,
       responseRequested: attendees.some((a) => a.rsvp),
+      exceptions,
       disallowNewTimeProposal: upper(ev, 'x-microsoft-disallow-counter') === 'TRUE',
       warnings: this.warnings,
     };
@@ -246,8 +267,9 @@ class Reader {
     return name ? { email, name } : { email };
   }
 
-  private when(p: Property, what: string): When {
-    const raw: unknown = p.jCal[3];
+  /** The property's value (`index` 3, or a later one of a list such as EXDATE's) as a reading. */
+  private when(p: Property, what: string, index = 3): When {
+    const raw: unknown = p.jCal[index];
     const m = typeof raw === 'string' ? JCAL_TIME.exec(raw) : null;
     const wall = m ? { y: +m[1]!, mo: +m[2]!, d: +m[3]!, h: +(m[4] ?? 0), mi: +(m[5] ?? 0), s: +(m[6] ?? 0) } : undefined;
     if (!m || !wall || !validWall(wall)) {
@@ -316,10 +338,40 @@ class Reader {
     return z;
   }
 
-  private recurrence(ev: Component, start: When, allDay: boolean): EasRecurrence | undefined {
-    for (const name of ['exdate', 'rdate']) {
-      if (ev.hasProperty(name)) this.warn(`${name.toUpperCase()} left out: EAS keeps exceptions as separate items`);
+  /**
+   * The series' exceptions: each occurrence an EXDATE removes, and each one a VEVENT with its
+   * RECURRENCE-ID changes (or, STATUS:CANCELLED, removes), with what it changes.
+   */
+  private exceptions(ev: Component, occurrences: Component[], allDay: boolean): InvitationException[] {
+    const out = new Map<number, InvitationException>();
+    for (const p of ev.getAllProperties('exdate')) {
+      for (let i = 3; i < p.jCal.length && out.size < MAX_EXCEPTIONS; i++) {
+        const at = this.toMs(this.when(p, 'EXDATE', i), 'EXDATE').ms;
+        out.set(at, { originalStart: at, deleted: true });
+      }
     }
+    for (const o of occurrences) {
+      if (out.size >= MAX_EXCEPTIONS) break;
+      const originalStart = this.toMs(this.when(o.getFirstProperty('recurrence-id')!, 'RECURRENCE-ID'), 'RECURRENCE-ID').ms;
+      if (upper(o, 'status') === 'CANCELLED') {
+        out.set(originalStart, { originalStart, deleted: true });
+        continue;
+      }
+      const startProp = o.getFirstProperty('dtstart');
+      const start = startProp ? this.toMs(this.when(startProp, 'DTSTART'), 'DTSTART').ms : originalStart;
+      out.set(originalStart, {
+        originalStart, deleted: false, start, end: this.endOf(o, start, allDay),
+        ...optional('summary', o.hasProperty('summary') ? this.text(o, 'summary') : undefined),
+        ...optional('location', o.hasProperty('location') ? this.text(o, 'location') : undefined),
+        busyStatus: busyStatusOf(o),
+      });
+    }
+    if (out.size >= MAX_EXCEPTIONS) this.warn(`more than ${MAX_EXCEPTIONS} exceptions; the rest left out`);
+    return [...out.values()].sort((a, b) => a.originalStart - b.originalStart);
+  }
+
+  private recurrence(ev: Component, start: When, allDay: boolean): EasRecurrence | undefined {
+    if (ev.hasProperty('rdate')) this.warn('RDATE left out: EAS keeps extra occurrences as separate items');
     const rules = ev.getAllProperties('rrule');
     if (!rules.length) return undefined;
     const texts = rules.map((p) => String(decoded<Recur>(p, 'RRULE')));

@@ -1,10 +1,10 @@
 // The occurrences of a recurring appointment within a window, for free/busy. A series repeats in its
 // own wall-clock time (a Monday 10:00 in Berlin stays 10:00 when the clocks change), so occurrences
 // are generated in local time by ical.js from the RRULE the EAS Recurrence stands for, and each is
-// placed in UTC by the item's TIME_ZONE_INFORMATION. Exceptions (moved or deleted occurrences) are
-// not applied: the series is taken as it was set up.
+// placed in UTC by the item's TIME_ZONE_INFORMATION; then the series' exceptions remove or move the
+// occurrences they name.
 import ICAL from 'ical.js';
-import type { PimRecurrence } from '../../eas/pim/items.js';
+import type { PimOccurrenceChange, PimRecurrence } from '../../eas/pim/items.js';
 import { rruleOf } from './recurrence.js';
 
 /** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
@@ -71,8 +71,9 @@ export function utcToWall(z: ZoneRules, utc: number): number {
   return wallToUtc(z, wall) === utc ? wall : guess;
 }
 
-/** The occurrences of a series overlapping [from, to), as UTC start/end. */
-export function occurrences(first: { start: number; end: number }, rule: PimRecurrence, timezone: string | undefined, from: number, to: number): Array<{ start: number; end: number }> {
+/** The occurrences of a series overlapping [from, to), as UTC start/end (and a busy status of their own, when an exception gives one). */
+export function occurrences(first: { start: number; end: number }, rule: PimRecurrence, timezone: string | undefined, from: number, to: number,
+  exceptions: readonly PimOccurrenceChange[] = []): Array<{ start: number; end: number; busy?: number }> {
   const zone = zoneRules(timezone);
   const duration = first.end - first.start;
   const wallStart = utcToWall(zone, first.start);
@@ -86,14 +87,22 @@ export function occurrences(first: { start: number; end: number }, rule: PimRecu
   } catch {
     return [];
   }
-  const out: Array<{ start: number; end: number }> = [];
+  const changed = new Set(exceptions.map((e) => e.original));
+  const out: Array<{ start: number; end: number; busy?: number }> = [];
   const iterator = recur.iterator(dtstart);
   for (let step = 0; step < MAX_STEPS; step++) {
     const next = iterator.next();
     if (!next) break;
     const start = wallToUtc(zone, Date.UTC(next.year, next.month - 1, next.day, next.hour, next.minute, next.second));
     if (start >= to) break;
-    if (start + duration > from) out.push({ start, end: start + duration });
+    if (start + duration > from && !changed.has(start)) out.push({ start, end: start + duration });
   }
-  return out;
+  // A moved occurrence counts where it went, however far from where the rule put it.
+  for (const e of exceptions) {
+    if (e.deleted) continue;
+    const start = e.start ?? e.original;
+    const end = e.end ?? start + duration;
+    if (start < to && end > from) out.push({ start, end, ...(e.busy !== undefined ? { busy: e.busy } : {}) });
+  }
+  return out.sort((a, b) => a.start - b.start);
 }

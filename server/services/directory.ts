@@ -93,9 +93,9 @@ export class DirectoryService implements DirectoryPort {
     const digits = new Array<number>(n).fill(0);
     const to = from + n * slotMs;
     for (const a of this.store.mailbox.schedule(user.id, from, to)) {
-      const level = MERGED_LEVEL[a.busy] ?? 2;
-      const times = a.recurrence ? occurrences(a, a.recurrence.rule, a.recurrence.timezone, from, to) : [a];
+      const times = a.recurrence ? occurrences(a, a.recurrence.rule, a.recurrence.timezone, from, to, a.recurrence.exceptions) : [a];
       for (const t of times) {
+        const level = MERGED_LEVEL[t.busy ?? a.busy] ?? 2;
         const first = Math.max(0, Math.floor((t.start - from) / slotMs));
         const last = Math.min(n - 1, Math.ceil((t.end - from) / slotMs) - 1);
         for (let i = first; i <= last; i++) digits[i] = Math.max(digits[i]!, level);

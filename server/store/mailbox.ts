@@ -190,6 +190,8 @@ export interface StoredMessage {
 export interface StoredMeeting extends EmailMeeting {
   summary: string;
   attendees: Array<{ email: string; name?: string; type: 'required' | 'optional' | 'resource'; partstat: string; rsvp: boolean }>;
+  /** A series' removed and changed occurrences (server/meetings/invitation.ts InvitationException). */
+  exceptions?: Array<{ originalStart: number; deleted: boolean; start?: number; end?: number; summary?: string; location?: string; busyStatus?: number }>;
 }
 
 /** A calendar item found by its UID. */

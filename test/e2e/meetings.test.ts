@@ -502,6 +502,61 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.match(calendar.replace(/\r\n[ \t]/g, ''), /^ATTENDEE;[^\r]*PARTSTAT=DECLINED[^\r]*:mailto:bob@contoso\.test\r$/im);
   });
 
+  it('a series arrives with its moved occurrence; cancelling one occurrence removes only it, in the calendar and in free/busy; 16.x names exceptions by InstanceId', async () => {
+    const bob = await device('bob@contoso.test');
+    const bob16 = await device('bob@contoso.test', '16.1');
+    const alice = await device('alice@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    await sync(bob16, 'Calendar');
+    const uid = freshUid();
+    // Wednesdays 10:00-11:00 Berlin from 8 January 2031, four times; the second moved to 14:00.
+    const moved = ['BEGIN:VEVENT', 'ORGANIZER;CN=Olivia Organiser:mailto:olivia@fabrikam.test', 'ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@contoso.test',
+      `UID:${uid}`, 'RECURRENCE-ID;TZID=W. Europe Standard Time:20310115T100000', 'SEQUENCE:0', 'DTSTAMP:20261128T120000Z', 'SUMMARY:Series (moved)',
+      'DTSTART;TZID=W. Europe Standard Time:20310115T140000', 'DTEND;TZID=W. Europe Standard Time:20310115T150000', 'END:VEVENT'];
+    const series = ics({ uid, summary: 'Series', start: '20310108T100000', end: '20310108T110000', extra: ['RRULE:FREQ=WEEKLY;COUNT=4'] })
+      .replace('END:VCALENDAR', [...moved, 'END:VCALENDAR'].join('\r\n'));
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Series', calendar: series }), ['bob@contoso.test']);
+    added(await sync(bob, 'Inbox'), 'Series');
+    const [calId, item] = added(await sync(bob, 'Calendar'), 'Series');
+    assert.deepEqual([childText(child(item, 'Calendar:Recurrence'), 'Calendar:Type'), childText(child(item, 'Calendar:Recurrence'), 'Calendar:Occurrences')], ['1', '4']);
+    const exceptions = (data: WbxmlElement | undefined): WbxmlElement[] => childrenOf(child(data, 'Calendar:Exceptions'), 'Calendar:Exception');
+    assert.deepEqual(exceptions(item).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:StartTime'), childText(e, 'Calendar:Subject')]),
+      [['20310115T090000Z', '20310115T130000Z', 'Series (moved)']]);
+    const on16 = (await sync(bob16, 'Calendar')).adds.get(calId)!;
+    assert.deepEqual(exceptions(on16).map((e) => [childText(e, 'AirSyncBase:InstanceId'), child(e, 'Calendar:ExceptionStartTime')]),
+      [['2031-01-15T09:00:00.000Z', undefined]], '16.x: InstanceId, not ExceptionStartTime');
+
+    // Olivia cancels the third occurrence alone.
+    const one = ics({ uid, method: 'CANCEL', summary: 'Series', sequence: 1, start: '20310122T100000', end: '20310122T110000',
+      extra: ['RECURRENCE-ID;TZID=W. Europe Standard Time:20310122T100000'] });
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Canceled: Series (22 January)', method: 'CANCEL', calendar: one }), ['bob@contoso.test']);
+    added(await sync(bob, 'Inbox'), 'Canceled: Series (22 January)');
+    const after = (await sync(bob, 'Calendar')).changes.get(calId)!;
+    assert.equal(childText(after, 'Calendar:MeetingStatus'), '3', 'the series is not canceled');
+    assert.equal(childText(after, 'Calendar:Subject'), 'Series');
+    assert.deepEqual(exceptions(after).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:Deleted') ?? '']),
+      [['20310115T090000Z', ''], ['20310122T090000Z', '1']]);
+
+    const day = async (date: string): Promise<string | undefined> => {
+      const res = await alice.c.send('ResolveRecipients', ns('ResolveRecipients')('ResolveRecipients', ns('ResolveRecipients')('To', 'bob@contoso.test'),
+        ns('ResolveRecipients')('Options', ns('ResolveRecipients')('Availability', ns('ResolveRecipients')('StartTime', `${date}T08:00:00.000Z`),
+          ns('ResolveRecipients')('EndTime', `${date}T15:00:00.000Z`)))));
+      return childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy');
+    };
+    // Half hours from 08:00 UTC; unanswered, so tentative (1).
+    assert.equal(await day('2031-01-08'), '00110000000000', 'the first, at 09:00 UTC');
+    assert.equal(await day('2031-01-15'), '00000000001100', 'the second, moved to 13:00 UTC');
+    assert.equal(await day('2031-01-22'), '00000000000000', 'the third, canceled');
+    assert.equal(await day('2031-01-29'), '00110000000000', 'the fourth');
+    // Accepting the series (from the calendar item) makes every occurrence busy, the moved one too.
+    const [accepted] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Calendar'), requestId: calId }]);
+    assert.equal(childText(accepted, 'MeetingResponse:Status'), '1');
+    assert.equal(await day('2031-01-08'), '00220000000000');
+    assert.equal(await day('2031-01-15'), '00000000002200');
+    assert.equal(await day('2031-01-22'), '00000000000000');
+  });
+
   it('refuses what is not an invitation the user can answer, each Request on its own', async () => {
     const bob = await device('bob@contoso.test');
     const carol = await device('carol@contoso.test');

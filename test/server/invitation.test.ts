@@ -268,7 +268,7 @@ describe('meeting invitations (iCalendar)', () => {
       assert.equal(globalObjId(OUTLOOK_UID.toLowerCase()), globalObjId(OUTLOOK_UID));
     });
 
-    it('takes the master of a series and leaves the exceptions out, saying so', () => {
+    it('takes the master of a series, its changed occurrences as its exceptions', () => {
       const text = ics(
         'BEGIN:VCALENDAR', 'METHOD:REQUEST', ...WEST_EUROPE,
         'BEGIN:VEVENT', 'UID:series-1', 'RECURRENCE-ID;TZID=W. Europe Standard Time:20260112T100000',
@@ -282,7 +282,27 @@ describe('meeting invitations (iCalendar)', () => {
       assert.equal(inv.start, utc('2026-01-05T09:00:00Z'));
       assert.deepEqual(inv.recurrence, { type: 1, interval: 1, dayOfWeek: 2 });
       assert.equal(inv.recurrenceId, undefined);
-      assert.deepEqual(inv.warnings, ['1 other VEVENT(s) (exceptions of the series) left out: EAS takes one event per message']);
+      assert.deepEqual(inv.exceptions, [{
+        originalStart: utc('2026-01-12T09:00:00Z'), deleted: false, start: utc('2026-01-12T13:00:00Z'), end: utc('2026-01-12T14:00:00Z'), summary: 'moved', busyStatus: 2,
+      }]);
+      assert.deepEqual(inv.warnings, []);
+    });
+
+    it('a cancelled occurrence and EXDATEs (a list, in the series\' zone) remove occurrences; a VEVENT of another UID is left out, saying so', () => {
+      const inv = parseInvitation(ics(
+        'BEGIN:VCALENDAR', 'METHOD:REQUEST', ...WEST_EUROPE,
+        'BEGIN:VEVENT', 'UID:series-3', 'RRULE:FREQ=WEEKLY;BYDAY=MO', 'EXDATE;TZID=W. Europe Standard Time:20260119T100000,20260202T100000',
+        'DTSTART;TZID=W. Europe Standard Time:20260105T100000', 'DTEND;TZID=W. Europe Standard Time:20260105T110000', 'SUMMARY:weekly', 'END:VEVENT',
+        'BEGIN:VEVENT', 'UID:series-3', 'RECURRENCE-ID:20260126T090000Z', 'STATUS:CANCELLED', 'DTSTART:20260126T090000Z', 'END:VEVENT',
+        'BEGIN:VEVENT', 'UID:someone-else', 'DTSTART:20260126T090000Z', 'END:VEVENT',
+        'END:VCALENDAR',
+      ));
+      assert.deepEqual(inv.exceptions, [
+        { originalStart: utc('2026-01-19T09:00:00Z'), deleted: true },
+        { originalStart: utc('2026-01-26T09:00:00Z'), deleted: true },
+        { originalStart: utc('2026-02-02T09:00:00Z'), deleted: true },
+      ]);
+      assert.deepEqual(inv.warnings, ['1 other VEVENT(s) left out: EAS takes one event per message']);
     });
 
     it('with only exceptions, takes the first', () => {
@@ -586,10 +606,11 @@ describe('meeting invitations (iCalendar)', () => {
       assert.deepEqual(two.warnings, ['RRULE FREQ=WEEKLY;BYDAY=MO and FREQ=MONTHLY;BYDAY=1FR: EAS holds one rule; recurrence left out']);
     });
 
-    it('EXDATE and RDATE are left out with a warning, the rule kept', () => {
+    it('EXDATE becomes an exception; RDATE is left out with a warning, the rule kept', () => {
       const inv = parseInvitation(event(['DTSTART:20260105T090000Z', 'RRULE:FREQ=WEEKLY', 'EXDATE:20260112T090000Z', 'RDATE:20260114T090000Z']));
       assert.deepEqual(inv.recurrence, { type: 1, interval: 1, dayOfWeek: 2 });
-      assert.deepEqual(inv.warnings, ['EXDATE left out: EAS keeps exceptions as separate items', 'RDATE left out: EAS keeps exceptions as separate items']);
+      assert.deepEqual(inv.exceptions, [{ originalStart: utc('2026-01-12T09:00:00Z'), deleted: true }]);
+      assert.deepEqual(inv.warnings, ['RDATE left out: EAS keeps extra occurrences as separate items']);
     });
   });
 
