@@ -6,6 +6,7 @@ import { ns } from '../wbxml/ns.js';
 import { parseLongId } from '../ports/items.js';
 import type { MeetingAnswer } from '../ports/meetings.js';
 import { V160 } from '../version.js';
+import { parseEasDate } from '../pim/items.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -23,10 +24,13 @@ const MAX_RESPONSE_TEXT = 64 * 1024;
 async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<WbxmlElement> {
   const requestId = childText(request, 'MeetingResponse:RequestId');
   const longId = childText(request, 'Search:LongId');
+  const instanceText = childText(request, 'MeetingResponse:InstanceId');
   const reply = (status: number, calendarId?: string): WbxmlElement => MR('Result',
     requestId !== undefined && MR('RequestId', requestId.slice(0, 64)),
     MR('Status', status),
-    calendarId !== undefined && MR('CalendarId', calendarId));
+    calendarId !== undefined && MR('CalendarId', calendarId),
+    status === MeetingResponseStatus.Success && instance !== undefined && MR('InstanceId', new Date(instance).toISOString()));
+  let instance: number | undefined;
   const refuse = (reason: string): WbxmlElement => {
     ctx.log({ level: 'info', msg: 'MeetingResponse refused', reason });
     return reply(MeetingResponseStatus.InvalidRequest);
@@ -45,12 +49,16 @@ async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<Wb
     target = ref && (folder === undefined || folder === ref.folderId) ? ref : undefined;
   }
   if (!target) return refuse('no readable RequestId with its CollectionId, or LongId');
-  // Answers for one occurrence would need exceptions on the item, which this server does not keep.
-  if (child(request, 'MeetingResponse:InstanceId')) return refuse('answering one occurrence (InstanceId) is not supported');
+  // One occurrence of a series (14.1+), named by its original start.
+  if (instanceText !== undefined) {
+    instance = parseEasDate(instanceText);
+    if (instance === undefined) return refuse('InstanceId is not a date and time');
+  }
   const send = ctx.version >= V160 ? child(request, 'MeetingResponse:SendResponse') : undefined;
   const text = send ? (childText(child(send, 'AirSyncBase:Body'), 'AirSyncBase:Data') ?? '').slice(0, MAX_RESPONSE_TEXT) : undefined;
   const outcome = await ctx.backend.meetings.respond(ctx.principal, {
     answer, folderId: target.folderId, itemId: target.itemId, ...(text !== undefined ? { sendResponse: { text } } : {}),
+    ...(instance !== undefined ? { instance } : {}),
   });
   switch (outcome.kind) {
     case 'answered':

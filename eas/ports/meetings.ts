@@ -11,6 +11,8 @@ export interface MeetingResponseRequest {
   itemId: number;
   /** 16.x SendResponse: the server sends the answer to the organizer, with this text. Absent: the client sends it, or no one does. */
   sendResponse?: { text: string };
+  /** One occurrence of a series calendar item (InstanceId), by its original start; absent: the whole meeting. */
+  instance?: number;
 }
 
 export type MeetingResponseOutcome =

@@ -155,7 +155,7 @@ export function withState(content: Buffer, state: AttendeeState): ReturnType<typ
   return encodePimData('Calendar', data);
 }
 
-type MeetingException = NonNullable<StoredMeeting['exceptions']>[number];
+type MeetingException = NonNullable<StoredMeeting['exceptions']>[number] & { responseType?: number };
 
 /** An MS-ASCAL Exception: a removed occurrence, or what a changed one changes. */
 function exceptionElement(e: MeetingException): WbxmlElement {
@@ -167,7 +167,8 @@ function exceptionElement(e: MeetingException): WbxmlElement {
     !e.deleted && e.start !== undefined && C('StartTime', calendarDate(e.start)),
     !e.deleted && e.end !== undefined && C('EndTime', calendarDate(e.end)),
     !e.deleted && e.location !== undefined && C('Location', e.location),
-    !e.deleted && e.busyStatus !== undefined && C('BusyStatus', e.busyStatus));
+    !e.deleted && e.busyStatus !== undefined && C('BusyStatus', e.busyStatus),
+    !e.deleted && e.responseType !== undefined && C('ResponseType', e.responseType));
 }
 
 /**
@@ -198,4 +199,36 @@ export function isSeries(content: Buffer): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A series item with the attendee's answer for one occurrence (MeetingResponse InstanceId): declined
+ * removes it, accepted or tentative sets its busy status and response, keeping whatever else an
+ * exception already changed for it. Throws PimDataError when the result is not a valid item.
+ */
+export function withOccurrenceAnswer(content: Buffer, instance: number, duration: number, state: AttendeeState | 'declined'): ReturnType<typeof encodePimData> {
+  const data = decodePimData(content);
+  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
+  if (!list) {
+    list = x('Calendar:Exceptions');
+    data.children.push(list);
+  }
+  const at = list.children.findIndex((c) => exceptionStart(c) === instance);
+  if (state === 'declined') {
+    const removed = exceptionElement({ originalStart: instance, deleted: true });
+    if (at >= 0) list.children[at] = removed;
+    else list.children.push(removed);
+    return encodePimData('Calendar', data);
+  }
+  if (at < 0) {
+    list.children.push(exceptionElement({ originalStart: instance, deleted: false, start: instance, end: instance + duration, busyStatus: state.busyStatus, responseType: state.responseType }));
+    return encodePimData('Calendar', data);
+  }
+  const e = list.children[at]!;
+  for (const [name, value] of [['BusyStatus', state.busyStatus], ['ResponseType', state.responseType]] as const) {
+    const el = e.children.find((c) => c.tag === `Calendar:${name}`);
+    if (el) el.text = String(value);
+    else e.children.push(x(`Calendar:${name}`, value));
+  }
+  return encodePimData('Calendar', data);
 }

@@ -6,7 +6,8 @@
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
-import { attendeeItem, MeetingStatus, ResponseType, withState } from '../meetings/calendar.js';
+import { attendeeItem, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
+import { occurrences } from '../meetings/occurrences.js';
 import { composeReply, composeRequest } from '../meetings/outgoing.js';
 import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
 import { globalObjId } from '../meetings/global-obj-id.js';
@@ -39,6 +40,11 @@ export class MeetingService implements MeetingPort {
 
     const busy = req.answer === 'accepted' ? meeting.busyStatus : req.answer === 'tentative' ? Math.min(meeting.busyStatus, 1) : 0;
     const state = { responseType: RESPONSE_TYPE[req.answer], busyStatus: busy, meetingStatus: MeetingStatus.Received };
+    if (req.instance !== undefined) {
+      // MS-ASCMD: an occurrence is named on the calendar item, never on the invitation mail.
+      if (!fromCalendar) return invalid('InstanceId names an occurrence of a calendar item, not of an invitation mail');
+      return this.respondToOccurrence(p, item.id, item.folderId, meeting, { ...req, instance: req.instance }, state);
+    }
     let calendarItem: { folderId: number; itemId: number } | undefined;
     const folders: number[] = [];
     try {
@@ -75,6 +81,41 @@ export class MeetingService implements MeetingPort {
       if (sent) return { kind: 'send-failed', reason: sent };
     }
     return { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) };
+  }
+
+  /** An answer for one occurrence of a series the user's calendar holds. */
+  private async respondToOccurrence(p: Principal, id: number, folderId: number, meeting: StoredMeeting, req: MeetingResponseRequest & { instance: number },
+    state: { responseType: number; busyStatus: number; meetingStatus: number }): Promise<MeetingResponseOutcome> {
+    const { mailbox } = this.deps.store;
+    const content = mailbox.raw(p.userId, id);
+    let schedule;
+    try {
+      schedule = content && encodePimData('Calendar', decodePimData(content)).schedule;
+    } catch {
+      schedule = undefined;
+    }
+    const series = schedule?.recurrence;
+    if (!content || !schedule || !series) return { kind: 'invalid', reason: 'the calendar item is not a series' };
+    const duration = schedule.end - schedule.start;
+    const changed = series.exceptions?.find((e) => e.original === req.instance);
+    const exists = changed ? !changed.deleted
+      : occurrences(schedule, series.rule, series.timezone, req.instance, req.instance + 1).some((o) => o.start === req.instance);
+    if (!exists) return { kind: 'invalid', reason: `the series has no occurrence at ${new Date(req.instance).toISOString()}` };
+    try {
+      mailbox.replaceItem(p.userId, id, withOccurrenceAnswer(content, req.instance, duration, req.answer === 'declined' ? 'declined' : state));
+    } catch (e) {
+      if (e instanceof PimDataError) return { kind: 'mailbox-error', reason: e.message };
+      throw e;
+    }
+    this.deps.events.changed([folderId]);
+    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, instance: new Date(req.instance).toISOString(), sendResponse: req.sendResponse !== undefined });
+    if (req.sendResponse && meeting.organizer) {
+      const start = changed?.start ?? req.instance;
+      const occurrence = { ...meeting, recurrenceId: req.instance, start, end: changed?.end ?? start + duration };
+      const sent = await this.sendAnswer(p, occurrence, req.answer, req.sendResponse.text);
+      if (sent) return { kind: 'send-failed', reason: sent };
+    }
+    return { kind: 'answered', ...(req.answer === 'declined' ? {} : { calendarItem: { folderId, itemId: id } }) };
   }
 
   /** The meeting an organizer's item last sent to its attendees (undefined when it sent none). */

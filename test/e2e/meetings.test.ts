@@ -555,6 +555,26 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.equal(await day('2031-01-08'), '00220000000000');
     assert.equal(await day('2031-01-15'), '00000000002200');
     assert.equal(await day('2031-01-22'), '00000000000000');
+
+    // One occurrence at a time (14.1 InstanceId, on the calendar item): decline the fourth, make the moved second tentative.
+    const instance = (at: string) => [MR('InstanceId', at)];
+    const [declined, tentative, none, gone] = await respond(bob, [
+      { answer: 3, folder: bob.folders.get('Calendar'), requestId: calId, extra: instance('2031-01-29T09:00:00.000Z') },
+      { answer: 2, folder: bob.folders.get('Calendar'), requestId: calId, extra: instance('2031-01-15T09:00:00.000Z') },
+      { answer: 1, folder: bob.folders.get('Calendar'), requestId: calId, extra: instance('2031-01-16T09:00:00.000Z') }, // no such occurrence
+      { answer: 1, folder: bob.folders.get('Calendar'), requestId: calId, extra: instance('2031-01-22T09:00:00.000Z') }, // canceled
+    ]);
+    assert.deepEqual([declined, tentative, none, gone].map((r) => childText(r, 'MeetingResponse:Status')), ['1', '1', '2', '2']);
+    assert.equal(child(declined, 'MeetingResponse:CalendarId'), undefined);
+    assert.equal(childText(declined, 'MeetingResponse:InstanceId'), '2031-01-29T09:00:00.000Z');
+    assert.equal(childText(tentative, 'MeetingResponse:CalendarId'), calId);
+    assert.equal(await day('2031-01-29'), '00000000000000', 'the declined occurrence is free');
+    assert.equal(await day('2031-01-15'), '00000000001100', 'the moved one is tentative');
+    assert.equal(await day('2031-01-08'), '00220000000000', 'the others stay accepted');
+    const answered = (await sync(bob, 'Calendar')).changes.get(calId)!;
+    assert.equal(childText(answered, 'Calendar:ResponseType'), '3', 'the series stays accepted');
+    assert.deepEqual(exceptions(answered).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:Deleted') ?? '', childText(e, 'Calendar:ResponseType') ?? '']),
+      [['20310115T090000Z', '', '2'], ['20310122T090000Z', '1', ''], ['20310129T090000Z', '1', '']]);
   });
 
   it('refuses what is not an invitation the user can answer, each Request on its own', async () => {
@@ -580,7 +600,7 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.ok(results.every((r) => child(r, 'MeetingResponse:CalendarId') === undefined));
     // Carol's invitation is untouched by Bob's attempt.
     const [ok] = await respond(carol, [{ answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail, extra: [MR('InstanceId', '2026-12-03T09:00:00.000Z')] }]);
-    assert.equal(childText(ok, 'MeetingResponse:Status'), '2', 'a single occurrence cannot be answered');
+    assert.equal(childText(ok, 'MeetingResponse:Status'), '2', 'an occurrence is named on the calendar item, not on the mail');
     const [fine] = await respond(carol, [{ answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail }]);
     assert.equal(childText(fine, 'MeetingResponse:Status'), '1');
 
