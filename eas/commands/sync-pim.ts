@@ -1,7 +1,7 @@
 // Sync's client Add and Change for contacts, calendar, tasks and notes folders, and the items it
 // sends back (see eas/pim/items.ts for how items are kept).
-import { child, childText, type WbxmlElement } from '../wbxml/tree.js';
-import { decodePimData, encodePimData, MESSAGE_CLASS, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
+import { child, childText, x, type WbxmlElement } from '../wbxml/tree.js';
+import { decodePimData, encodePimData, exceptionOriginal, MESSAGE_CLASS, parseEasDate, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
 import { formsOf, pimDataForVersion } from '../pim/versions.js';
 import type { CommandContext } from './context.js';
 import { V160 } from '../version.js';
@@ -62,6 +62,57 @@ export function applyPimChange(ctx: CommandContext, folderId: number, itemId: nu
   const item = readItem(cls, merged, 'a Change');
   if ('status' in item) return item;
   const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, writeOptions(ctx));
+  return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
+}
+
+/** What an Exception may hold of a calendar item (MS-ASCAL Exception). */
+const EXCEPTION_TAGS: ReadonlySet<string> = new Set([
+  'Calendar:Subject', 'Calendar:StartTime', 'Calendar:EndTime', 'AirSyncBase:Body', 'Calendar:Location', 'AirSyncBase:Location',
+  'Calendar:Categories', 'Calendar:Sensitivity', 'Calendar:BusyStatus', 'Calendar:AllDayEvent', 'Calendar:Reminder', 'Calendar:DtStamp',
+  'Calendar:MeetingStatus', 'Calendar:Attendees', 'Calendar:AppointmentReplyTime', 'Calendar:ResponseType',
+  'Calendar:OnlineMeetingConfLink', 'Calendar:OnlineMeetingExternalLink',
+]);
+
+/**
+ * A 16.x Change or Delete naming one occurrence of a series (AirSyncBase:InstanceId, its original
+ * start): it becomes that occurrence's Exception, changed or deleted, and the series stays (KB 3205555:
+ * without InstanceId the change is the series').
+ */
+export function applyOccurrenceChange(ctx: CommandContext, itemId: number, cls: PimClass, cmd: WbxmlElement, instanceText: string, deleted: boolean): PimResult {
+  if (cls !== 'Calendar') return { status: Status.ProtocolError, reason: 'InstanceId names an occurrence of a calendar series' };
+  const at = parseEasDate(instanceText);
+  if (at === undefined) return { status: Status.ProtocolError, reason: 'InstanceId is not a date and time' };
+  const stored = pimItems(ctx, [itemId]).get(itemId);
+  if (!stored) return { status: Status.NotFound, reason: 'no such item' };
+  const data = stored.data;
+  if (!data.children.some((c) => c.tag === 'Calendar:Recurrence')) return { status: Status.ProtocolError, reason: 'InstanceId on an item that is not a series' };
+  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
+  if (!list) {
+    list = x('Calendar:Exceptions');
+    data.children.push(list);
+  }
+  const index = list.children.findIndex((e) => exceptionOriginal(e) === at);
+  const existing = index >= 0 ? list.children[index]! : undefined;
+  const named = existing?.children.filter((c) => c.tag === 'Calendar:ExceptionStartTime' || c.tag === 'AirSyncBase:InstanceId') ?? [x('AirSyncBase:InstanceId', new Date(at).toISOString())];
+  let exception: WbxmlElement;
+  if (deleted) {
+    exception = x('Calendar:Exception', x('Calendar:Deleted', 1), named);
+  } else {
+    const sent = (child(cmd, 'AirSync:ApplicationData')?.children ?? []).filter((c) => EXCEPTION_TAGS.has(c.tag));
+    const replaced = new Set(sent.flatMap((c) => formsOf(c.tag)));
+    const kept = (existing?.children ?? named).filter((c) => !replaced.has(c.tag) && c.tag !== 'Calendar:Deleted');
+    exception = x('Calendar:Exception', kept, sent.filter((c) => !isEmpty(c)));
+  }
+  if (existing) list.children[index] = exception;
+  else list.children.push(exception);
+  let item;
+  try {
+    item = encodePimData('Calendar', data);
+  } catch (e) {
+    if (e instanceof PimDataError) return { status: Status.ConversionError, reason: e.message };
+    throw e;
+  }
+  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, { ...writeOptions(ctx), occurrence: { instance: at, deleted } });
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
 }
 

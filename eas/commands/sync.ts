@@ -12,7 +12,7 @@ import {
 } from '../email/draft.js';
 import type { DraftOutcome } from '../ports/drafts.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
-import { applyPimAdd, applyPimChange, pimItemsForDevice, writeOptions } from './sync-pim.js';
+import { applyOccurrenceChange, applyPimAdd, applyPimChange, pimItemsForDevice, writeOptions } from './sync-pim.js';
 import { pimClassOfFolderType } from '../pim/items.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
 
@@ -256,7 +256,10 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     switch (cmd.tag) {
       case 'AirSync:Change': {
         if (!mine) { responses.push(A('Change', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
-        const r: ItemResult = pim ? applyPimChange(ctx, c.folderId, ref.itemId, pim, cmd) : await applyChange(ctx, c.folderId, ref.itemId, cmd);
+        const instance = version >= V160 ? childText(cmd, 'AirSyncBase:InstanceId') : undefined;
+        const r: ItemResult = pim
+          ? instance !== undefined ? applyOccurrenceChange(ctx, ref.itemId, pim, cmd, instance, false) : applyPimChange(ctx, c.folderId, ref.itemId, pim, cmd)
+          : await applyChange(ctx, c.folderId, ref.itemId, cmd);
         if (r.reason !== undefined) reasons.push(`Change ${serverId}: ${r.reason}`);
         // Successful changes are answered only when they added attachments (their FileReferences).
         if (r.status !== SyncStatus.Success || r.data) responses.push(A('Change', A('ServerId', serverId!), A('Status', r.status), r.data));
@@ -266,6 +269,15 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       }
       case 'AirSync:Delete': {
         if (!mine) { responses.push(A('Delete', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound))); break; }
+        const instance = pim && version >= V160 ? childText(cmd, 'AirSyncBase:InstanceId') : undefined;
+        if (instance !== undefined) {
+          // One occurrence of a series: it is deleted, the series stays.
+          const r = applyOccurrenceChange(ctx, ref.itemId, pim!, cmd, instance, true);
+          if (r.reason !== undefined) reasons.push(`Delete ${serverId}: ${r.reason}`);
+          if (r.status !== SyncStatus.Success) responses.push(A('Delete', A('ServerId', serverId!), A('Status', r.status)));
+          else if (r.modseq !== undefined) update.set.push({ id: ref.itemId, modseq: r.modseq });
+          break;
+        }
         const trash = backend.deletedItemsFolder(principal);
         // Deleted Items is a mail folder: a contact or appointment is deleted for good instead.
         const ok = pim ? backend.pim.remove(principal, ref.itemId, writeOptions(ctx))

@@ -126,12 +126,17 @@ function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
   };
 }
 
-/** A series' Exceptions (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0), those with a readable original start. */
+/** The original start an Exception names (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0). */
+export function exceptionOriginal(e: WbxmlElement): number | undefined {
+  return parseEasDate(childText(e, 'Calendar:ExceptionStartTime') ?? childText(e, 'AirSyncBase:InstanceId'));
+}
+
+/** A series' Exceptions, those with a readable original start. */
 function readExceptions(list: WbxmlElement | undefined): PimOccurrenceChange[] {
   const out: PimOccurrenceChange[] = [];
   for (const e of list?.children ?? []) {
     if (e.tag !== 'Calendar:Exception' || out.length >= MAX_SCHEDULE_EXCEPTIONS) continue;
-    const original = parseEasDate(childText(e, 'Calendar:ExceptionStartTime') ?? childText(e, 'AirSyncBase:InstanceId'));
+    const original = exceptionOriginal(e);
     if (original === undefined) continue;
     const start = parseEasDate(childText(e, 'Calendar:StartTime'));
     const end = parseEasDate(childText(e, 'Calendar:EndTime'));

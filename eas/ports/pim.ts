@@ -22,6 +22,8 @@ export interface PimWriteOptions {
    * a meeting sends its invitations, updates and cancellations (server/meetings/organizer.ts).
    */
   meetingMail?: boolean;
+  /** The write changed (or deleted) one occurrence of a series, by its original start: an organizer's attendees hear of that occurrence alone. */
+  occurrence?: { instance: number; deleted: boolean };
 }
 
 export interface PimItem {

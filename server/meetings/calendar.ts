@@ -1,7 +1,7 @@
 // The attendee's calendar item for a meeting, written as a device would sync it (MS-ASCAL
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
-import { decodePimData, encodePimData, parseEasDate } from '../../eas/pim/items.js';
+import { decodePimData, encodePimData, exceptionOriginal } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -182,15 +182,11 @@ export function withException(content: Buffer, e: MeetingException): ReturnType<
     list = x('Calendar:Exceptions');
     data.children.push(list);
   }
-  list.children = list.children.filter((c) => exceptionStart(c) !== e.originalStart);
+  list.children = list.children.filter((c) => exceptionOriginal(c) !== e.originalStart);
   list.children.push(exceptionElement(e));
   return encodePimData('Calendar', data);
 }
 
-/** The original start an Exception names (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0). */
-export function exceptionStart(el: WbxmlElement): number | undefined {
-  return parseEasDate(childText(el, 'Calendar:ExceptionStartTime') ?? childText(el, 'AirSyncBase:InstanceId'));
-}
 
 /** Whether a stored calendar item is a series (has a Recurrence). */
 export function isSeries(content: Buffer): boolean {
@@ -213,7 +209,7 @@ export function withOccurrenceAnswer(content: Buffer, instance: number, duration
     list = x('Calendar:Exceptions');
     data.children.push(list);
   }
-  const at = list.children.findIndex((c) => exceptionStart(c) === instance);
+  const at = list.children.findIndex((c) => exceptionOriginal(c) === instance);
   if (state === 'declined') {
     const removed = exceptionElement({ originalStart: instance, deleted: true });
     if (at >= 0) list.children[at] = removed;

@@ -11,8 +11,8 @@ import { occurrences } from '../meetings/occurrences.js';
 import { composeReply, composeRequest } from '../meetings/outgoing.js';
 import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
 import { globalObjId } from '../meetings/global-obj-id.js';
-import { decodePimData, encodePimData, PimDataError } from '../../eas/pim/items.js';
-import { childText, x } from '../../eas/wbxml/tree.js';
+import { decodePimData, encodePimData, exceptionOriginal, parseEasDate, PimDataError } from '../../eas/pim/items.js';
+import { child, childText, x } from '../../eas/wbxml/tree.js';
 import { randomUUID } from 'node:crypto';
 import { SubmissionError } from '../mailflow.js';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
@@ -170,6 +170,35 @@ export class MeetingService implements MeetingPort {
     mailbox.setMeeting(p.userId, id, m);
     if (removed.length) this.send(p, m, 'CANCEL', removed, '');
     if (to.length) this.send(p, m, 'REQUEST', to, now.description);
+  }
+
+  /**
+   * After a 16.x organizer changed or deleted one occurrence: its attendees get an update of that
+   * occurrence (REQUEST with RECURRENCE-ID) or its cancellation, and the series stays as it was sent.
+   */
+  organizerOccurrenceChanged(p: Principal, id: number, before: StoredMeeting | undefined, occurrence: { instance: number; deleted: boolean }): void {
+    if (!before || before.method === 'CANCEL') return;
+    const raw = this.deps.store.mailbox.raw(p.userId, id);
+    let data;
+    try {
+      data = raw && decodePimData(raw);
+    } catch {
+      return;
+    }
+    if (!data) return;
+    const exception = child(data, 'Calendar:Exceptions')?.children.find((e) => exceptionOriginal(e) === occurrence.instance);
+    const text = (name: string): string | undefined => childText(exception, name)?.trim();
+    const duration = before.end - before.start;
+    const start = parseEasDate(text('Calendar:StartTime')) ?? occurrence.instance;
+    const m: StoredMeeting = {
+      ...before, sequence: before.sequence + 1, recurrenceId: occurrence.instance, start, end: parseEasDate(text('Calendar:EndTime')) ?? start + duration,
+      summary: text('Calendar:Subject') ?? before.summary,
+      location: text('Calendar:Location') ?? childText(child(exception, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')?.trim() ?? before.location,
+    };
+    delete m.recurrence;
+    delete m.exceptions;
+    this.deps.store.mailbox.setMeeting(p.userId, id, { ...before, sequence: m.sequence });
+    this.send(p, m, occurrence.deleted ? 'CANCEL' : 'REQUEST', before.attendees, '');
   }
 
   /** The organizer deleted the meeting's item: its attendees are told it is canceled. */

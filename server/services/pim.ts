@@ -42,7 +42,10 @@ export class PimService implements PimPort {
     const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
     const modseq = this.mailbox.replaceItem(p.userId, id, item);
     if (modseq !== undefined) this.deps.events.changed([folderId]);
-    if (modseq !== undefined && opts.meetingMail) this.meetings.organizerChanged(p, id, before);
+    if (modseq !== undefined && opts.meetingMail) {
+      if (opts.occurrence) this.meetings.organizerOccurrenceChanged(p, id, before, opts.occurrence);
+      else this.meetings.organizerChanged(p, id, before);
+    }
     return modseq;
   }
 

@@ -482,6 +482,65 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.equal(server.logs.filter((l) => l.msg === 'meeting mail sent' && l.uid === uid).length, 3);
   });
 
+  it('16.1 organizer, one occurrence (InstanceId): a Change moves it and a Delete cancels it, for her and her attendees, the series untouched', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const bob = await device('bob@contoso.test', '14.1');
+    await sync(alice, 'Calendar');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    // Thursdays 08:00-09:00 UTC from 2 January 2031, three times.
+    const made = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'series-16'), A('ApplicationData',
+      CAL('Timezone', Buffer.alloc(172).toString('base64')), CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Weekly sync'),
+      CAL('StartTime', '20310102T080000Z'), CAL('EndTime', '20310102T090000Z'), CAL('MeetingStatus', 1), CAL('ClientUid', 'series-16-uid'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1))),
+      CAL('Recurrence', CAL('Type', 1), CAL('Interval', 1), CAL('Occurrences', 3), CAL('DayOfWeek', 16))))]);
+    const aliceItem = childText(made.responses[0], 'AirSync:ServerId')!;
+    const inbox: SyncAnswer['adds'] = new Map();
+    await arrival(bob, 'Inbox', 'Weekly sync', inbox);
+    const [bobItem] = await arrival(bob, 'Calendar', 'Weekly sync');
+
+    // The second occurrence moves two hours later, and gets its own subject.
+    const moved = await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), B('InstanceId', '2031-01-09T08:00:00.000Z'), A('ApplicationData',
+      CAL('StartTime', '20310109T100000Z'), CAL('EndTime', '20310109T110000Z'), CAL('Subject', 'Weekly sync (late)')))]);
+    assert.equal(moved.responses.length, 0, 'the Change succeeded');
+    const [, update] = await arrival(bob, 'Inbox', 'Weekly sync (late)', inbox);
+    const mr = child(update, 'Email:MeetingRequest');
+    assert.equal(childText(mr, 'Email:RecurrenceId'), '2031-01-09T08:00:00.000Z');
+    assert.equal(childText(mr, 'Email:InstanceType'), '3', 'an exception of a series');
+    let change: WbxmlElement | undefined;
+    for (let i = 0; i < 100 && !change; i++) {
+      change = (await sync(bob, 'Calendar')).changes.get(bobItem);
+      if (!change) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(change, 'bob\'s series changed');
+    assert.equal(childText(change, 'Calendar:Subject'), 'Weekly sync', 'the series keeps its subject');
+    assert.equal(childText(change, 'Calendar:StartTime'), '20310102T080000Z', 'and its start');
+    const exceptionsOf = (data: WbxmlElement | undefined) => childrenOf(child(data, 'Calendar:Exceptions'), 'Calendar:Exception');
+    assert.deepEqual(exceptionsOf(change).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:StartTime'), childText(e, 'Calendar:Subject')]),
+      [['20310109T080000Z', '20310109T100000Z', 'Weekly sync (late)']]);
+
+    // The third is deleted on her device: the series stays on hers, bob's loses that occurrence.
+    const del = await sync(alice, 'Calendar', [A('Delete', A('ServerId', aliceItem), B('InstanceId', '2031-01-16T08:00:00.000Z'))]);
+    assert.equal(del.responses.length, 0, 'the Delete succeeded');
+    const hers = await alice.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', alice.keys.get('Calendar')!), A('CollectionId', alice.folders.get('Calendar')!),
+      A('Commands', A('Fetch', A('ServerId', aliceItem)))))));
+    const herItem = child(child(child(child(child(hers.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Responses'), 'AirSync:Fetch'), 'AirSync:ApplicationData');
+    assert.ok(herItem, 'the series is still there');
+    assert.deepEqual(exceptionsOf(herItem).map((e) => [childText(e, 'AirSyncBase:InstanceId'), childText(e, 'Calendar:Deleted') ?? '']),
+      [['2031-01-09T08:00:00.000Z', ''], ['2031-01-16T08:00:00.000Z', '1']]);
+    await arrival(bob, 'Inbox', 'Canceled: Weekly sync', inbox);
+    change = undefined;
+    for (let i = 0; i < 100; i++) {
+      const c = (await sync(bob, 'Calendar')).changes.get(bobItem);
+      if (c && exceptionsOf(c).length === 2) { change = c; break; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(change, 'the cancellation reached bob\'s series');
+    assert.equal(childText(change, 'Calendar:MeetingStatus'), '3', 'the series is not canceled');
+    assert.deepEqual(exceptionsOf(change).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:Deleted') ?? '']),
+      [['20310109T080000Z', ''], ['20310116T080000Z', '1']]);
+  });
+
   it('an external organizer\'s answer is relayed as a METHOD:REPLY iCalendar with the attendee\'s PARTSTAT', async () => {
     const bob = await device('bob@contoso.test', '16.0');
     const uid = freshUid();
