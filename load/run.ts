@@ -1,10 +1,13 @@
 // `npm run load`: N simulated devices sync and Ping against the real server (a child process) while
 // SMTP delivers, for a given time. Each device holds a Ping on its Inbox, syncs when woken, and now
-// and then marks a message read. At the end every device catches up and must hold exactly the
-// messages its user was sent: nothing lost, nothing twice. Prints errors, latencies and the
-// server's memory; writes .bench/load.json; exits 1 on any error.
+// and then marks a message read. Every tenth message is a meeting invitation, which the user's first
+// device accepts with MeetingResponse (the mail then leaves the Inbox for Deleted Items). At the end
+// every device catches up and must hold exactly the messages its user was sent and did not answer,
+// nothing lost, nothing twice, and each user's calendar exactly the meetings they were invited to,
+// the answered ones accepted. Prints errors, latencies and the server's memory; writes
+// .bench/load.json; exits 1 on any error.
 //
-//   npm run load -- [--devices 200] [--seconds 60] [--rate 20] [--devices-per-user 2]
+//   npm run load -- [--devices 200] [--seconds 60] [--rate 20] [--devices-per-user 2] [--invite-every 10]
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,17 +22,20 @@ import { SmtpClient } from '../test/support/smtp-client.js';
 const A = ns('AirSync');
 const E = ns('Email');
 const P = ns('Ping');
+const MR = ns('MeetingResponse');
 const DOMAIN = 'load.test';
 
-interface Options { devices: number; seconds: number; rate: number; devicesPerUser: number; smtpConnections: number }
+interface Options { devices: number; seconds: number; rate: number; devicesPerUser: number; smtpConnections: number; inviteEvery: number }
 
 function readOptions(argv: string[]): Options {
-  const o: Options = { devices: 200, seconds: 60, rate: 20, devicesPerUser: 2, smtpConnections: 2 };
-  const names: Record<string, keyof Options> = { '--devices': 'devices', '--seconds': 'seconds', '--rate': 'rate', '--devices-per-user': 'devicesPerUser', '--smtp-connections': 'smtpConnections' };
+  const o: Options = { devices: 200, seconds: 60, rate: 20, devicesPerUser: 2, smtpConnections: 2, inviteEvery: 10 };
+  const names: Record<string, keyof Options> = {
+    '--devices': 'devices', '--seconds': 'seconds', '--rate': 'rate', '--devices-per-user': 'devicesPerUser', '--smtp-connections': 'smtpConnections', '--invite-every': 'inviteEvery',
+  };
   for (let i = 0; i < argv.length; i++) {
     const key = names[argv[i]!];
     const value = Number(argv[i + 1]);
-    if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] [--invite-every N] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
     o[key] = value;
     i++;
   }
@@ -37,6 +43,18 @@ function readOptions(argv: string[]): Options {
 }
 
 const say = (m: string): void => { process.stderr.write(`[load] ${m}\n`); };
+
+/** A meeting invitation as Outlook would send it, for message `id`. */
+function invitation(id: number, to: string): Buffer {
+  const start = new Date(Date.UTC(2031, 0, 1) + id * 3_600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const end = new Date(Date.UTC(2031, 0, 1) + id * 3_600_000 + 1_800_000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const ics = ['BEGIN:VCALENDAR', 'METHOD:REQUEST', 'VERSION:2.0', 'BEGIN:VEVENT', `UID:load-meeting-${id}@elsewhere.test`, 'SEQUENCE:0',
+    'DTSTAMP:20261128T120000Z', `DTSTART:${start}`, `DTEND:${end}`, `SUMMARY:Load meeting ${id}`, 'ORGANIZER;CN=Sender:mailto:sender@elsewhere.test',
+    `ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:${to}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+  return Buffer.from([`From: sender@elsewhere.test`, `To: ${to}`, `Subject: Load meeting ${id}`, `Message-ID: <load-${id}@elsewhere.test>`,
+    'MIME-Version: 1.0', 'Content-Type: multipart/alternative; boundary="b"', '', '--b', 'Content-Type: text/plain', '', 'Please come.', '--b',
+    'Content-Type: text/calendar; charset=utf-8; method=REQUEST', '', ics, '--b--', ''].join('\r\n'));
+}
 
 class Tally {
   readonly errors = new Map<string, number>();
@@ -62,6 +80,9 @@ interface SimDevice extends Device {
   held: Set<string>;
   /** Deliveries to this device's user it had been told about when its last Sync started. */
   seenDeliveries: number;
+  calendar: string;
+  /** Invitations seen and not yet answered (the user's first device answers them). */
+  invitations: string[];
 }
 
 async function main(): Promise<number> {
@@ -75,6 +96,9 @@ async function main(): Promise<number> {
   const sampler = setInterval(() => { try { memory.push(rssBytes(server.pid)); } catch { /* exiting */ } }, 1000);
   const deliveries: number[][] = Array.from({ length: users }, () => []);
   const accepted = new Array<number>(users).fill(0);
+  /** Invitations each user was sent (accepted by SMTP), and those their first device answered. */
+  const invited = new Array<number>(users).fill(0);
+  const answered = new Array<number>(users).fill(0);
   const stopAll = new AbortController();
   // Every held Ping listens for the end of the run.
   setMaxListeners(0, stopAll.signal);
@@ -83,7 +107,7 @@ async function main(): Promise<number> {
     const devices = await inParallel(o.devices, 16, async (i): Promise<SimDevice> => {
       const d: Device = { user: `user${i % users}@${DOMAIN}`, password: 'load', deviceId: `Load${i}`, version: '16.1', folders: new Map() };
       await enrol(server.httpPort, d);
-      return { ...d, inbox: d.folders.get('Inbox')!, key: '0', held: new Set(), seenDeliveries: 0 };
+      return { ...d, inbox: d.folders.get('Inbox')!, calendar: d.folders.get('Calendar')!, key: '0', held: new Set(), seenDeliveries: 0, invitations: [] };
     });
     memory.push(rssBytes(server.pid));
 
@@ -113,9 +137,53 @@ async function main(): Promise<number> {
           if (d.held.has(id)) tally.error('item added twice', `${d.deviceId} ${id}`);
           d.held.add(id);
           tally.count('items received');
+          if (childText(child(add, 'AirSync:ApplicationData'), 'Email:MessageClass') === 'IPM.Schedule.Meeting.Request') d.invitations.push(id);
         }
         for (const del of childrenOf(child(col, 'AirSync:Commands'), 'AirSync:Delete')) d.held.delete(childText(del, 'AirSync:ServerId')!);
         if (!child(col, 'AirSync:MoreAvailable')) return;
+      }
+    };
+
+    /** The user's first device accepts the invitations it has seen, one MeetingResponse for all of them. */
+    const answerInvitations = async (d: SimDevice, userIndex: number): Promise<void> => {
+      const ids = d.invitations.splice(0);
+      if (ids.length === 0) return;
+      const started = performance.now();
+      const r = await easRequest(server.httpPort, d, 'MeetingResponse', MR('MeetingResponse', ids.map((id) =>
+        MR('Request', MR('UserResponse', 1), MR('CollectionId', d.inbox), MR('RequestId', id)))), { agent: busyAgent });
+      tally.time('MeetingResponse', performance.now() - started);
+      const results = childrenOf(r.body, 'MeetingResponse:Result');
+      for (const [k, id] of ids.entries()) {
+        const result = results[k];
+        if (r.status !== 200 || childText(result, 'MeetingResponse:Status') !== '1' || !childText(result, 'MeetingResponse:CalendarId')) {
+          tally.error(`MeetingResponse HTTP ${r.status} Status ${childText(result, 'MeetingResponse:Status') ?? '-'}`, `${d.deviceId} ${id} ${r.reason ?? ''}`);
+          continue;
+        }
+        answered[userIndex]!++;
+        tally.count('meetings accepted');
+      }
+    };
+
+    /** The user's calendar read from the start: how many meetings, how many accepted. */
+    const calendarOf = async (d: SimDevice): Promise<{ items: number; accepted: number }> => {
+      let key = '0';
+      let items = 0;
+      let acceptedItems = 0;
+      for (;;) {
+        const r = await easRequest(server.httpPort, d, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', key), A('CollectionId', d.calendar),
+          key !== '0' && A('WindowSize', 100)))), { agent: busyAgent });
+        const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection');
+        if (r.status !== 200 || childText(col, 'AirSync:Status') !== '1') {
+          tally.error('calendar Sync failed', `${d.deviceId} HTTP ${r.status} Status ${childText(col, 'AirSync:Status') ?? '-'}`);
+          return { items, accepted: acceptedItems };
+        }
+        const primed = key === '0';
+        key = childText(col, 'AirSync:SyncKey')!;
+        for (const add of childrenOf(child(col, 'AirSync:Commands'), 'AirSync:Add')) {
+          items++;
+          if (childText(child(add, 'AirSync:ApplicationData'), 'Calendar:ResponseType') === '3') acceptedItems++;
+        }
+        if (!primed && !child(col, 'AirSync:MoreAvailable')) return { items, accepted: acceptedItems };
       }
     };
 
@@ -141,6 +209,7 @@ async function main(): Promise<number> {
           const pending = deliveries[userIndex]!;
           if (pending.length > d.seenDeliveries) tally.time('wake-up after SMTP', Date.now() - pending[d.seenDeliveries]!);
           await syncToEnd(d, userIndex, ++rounds % 5 === 0);
+          if (i < users) await answerInvitations(d, userIndex);
         } else if (status !== '1') {
           tally.error(`Ping HTTP ${r.status} Status ${status ?? '-'}`, r.reason);
           await sleep(1000);
@@ -161,10 +230,12 @@ async function main(): Promise<number> {
           const id = n++;
           const sentAt = Date.now();
           deliveries[u]!.push(sentAt);
+          const invite = id % o.inviteEvery === o.inviteEvery - 1;
           try {
-            await c.send('sender@elsewhere.test', [`user${u}@${DOMAIN}`], Buffer.from(
+            await c.send('sender@elsewhere.test', [`user${u}@${DOMAIN}`], invite ? invitation(id, `user${u}@${DOMAIN}`) : Buffer.from(
               `From: sender@elsewhere.test\r\nTo: user${u}@${DOMAIN}\r\nSubject: load ${id}\r\nMessage-ID: <load-${id}@elsewhere.test>\r\nContent-Type: text/plain\r\n\r\n${'Load test message.\r\n'.repeat(10)}`));
             accepted[u]!++;
+            if (invite) invited[u]!++;
             tally.time('SMTP', Date.now() - sentAt);
             tally.count('messages delivered');
           } catch (e) {
@@ -185,12 +256,23 @@ async function main(): Promise<number> {
     stopAll.abort();
     await Promise.all(loops);
     clearInterval(progressTimer);
-    say('final catch-up: every device must hold exactly what its user was sent');
+    say('final catch-up: every device must hold exactly what its user was sent and did not answer');
+    // The first devices answer what they saw last, then everyone catches up.
+    await inParallel(users, 16, async (i) => {
+      await syncToEnd(devices[i]!, i, false);
+      await answerInvitations(devices[i]!, i);
+    });
     await inParallel(devices.length, 16, async (i) => {
       const d = devices[i]!;
       await syncToEnd(d, i % users, false);
-      const expected = accepted[i % users]!;
+      const expected = accepted[i % users]! - answered[i % users]!;
       if (d.held.size !== expected) tally.error(d.held.size < expected ? 'messages missing on a device' : 'extra messages on a device', `${d.deviceId}: ${d.held.size} of ${expected}`);
+    });
+    say('every calendar must hold exactly its user\'s meetings, the answered ones accepted');
+    await inParallel(users, 16, async (i) => {
+      const cal = await calendarOf(devices[i]!);
+      if (cal.items !== invited[i]) tally.error('calendar items differ from invitations', `user${i}: ${cal.items} of ${invited[i]}`);
+      if (cal.accepted !== answered[i]) tally.error('accepted meetings differ from answers', `user${i}: ${cal.accepted} of ${answered[i]}`);
     });
     memory.push(rssBytes(server.pid));
   } finally {
