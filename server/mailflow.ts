@@ -172,7 +172,7 @@ export class MailFlow {
         const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: !visible.has(u.address) && env.origin === 'smtp' ? !this.visibleViaGroup(u.address, visible) : false });
         stored.set(u.address, put.id);
         folders.push(put.folderId);
-        if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, folders, calendar);
+        if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, parsed.fromAddresses, folders, calendar);
       }
     });
     this.events.changed(folders);
@@ -205,8 +205,8 @@ export class MailFlow {
   }
 
   /** A meeting message's effect on one recipient's calendar, inside the delivery's transaction; notes the folders changed and the outcome. */
-  private placeMeeting(user: { id: number; address: string }, meeting: StoredMeeting, text: string, folders: number[], outcomes: string[]): void {
-    const change = applyToCalendar(this.store.mailbox, user, meeting, text);
+  private placeMeeting(user: { id: number; address: string }, meeting: StoredMeeting, text: string, from: readonly string[], folders: number[], outcomes: string[]): void {
+    const change = applyToCalendar(this.store.mailbox, user, meeting, text, from);
     folders.push(...change.folders);
     outcomes.push(`${user.address}:${change.outcome}`);
   }
@@ -327,7 +327,7 @@ export class MailFlow {
           const put = this.store.mailbox.deliverMessage(u.id, inbox.id, { ...base, receivedAsBcc: bcc });
           delivered.set(u.address, put.id);
           folders.push(put.folderId);
-          if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, folders, calendar);
+          if (meeting) this.placeMeeting(u, meeting.meeting, parsed.text, parsed.fromAddresses, folders, calendar);
         }
         if (env.saveInSent) {
           const sent = this.store.mailbox.folderByType(env.sender.id, FolderType.SentItems);

@@ -5,7 +5,7 @@ import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.j
 import { ns } from '../wbxml/ns.js';
 import { parseLongId } from '../ports/items.js';
 import type { MeetingAnswer } from '../ports/meetings.js';
-import { V160 } from '../version.js';
+import { V141, V160 } from '../version.js';
 import { parseEasDate } from '../pim/items.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
@@ -51,6 +51,7 @@ async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<Wb
   if (!target) return refuse('no readable RequestId with its CollectionId, or LongId');
   // One occurrence of a series (14.1+), named by its original start.
   if (instanceText !== undefined) {
+    if (ctx.version < V141) return refuse('InstanceId is 14.1 and later');
     instance = parseEasDate(instanceText);
     if (instance === undefined) return refuse('InstanceId is not a date and time');
   }

@@ -138,6 +138,7 @@ async function parseWith(raw: Buffer, opts: ParseOptions, tryLean: boolean): Pro
     references: (mail?.references ?? []).map(clean),
     attachments,
     hasAttachments: attachments.some((a) => !a.isInline),
+    fromAddresses: plainAddresses(mail?.from ?? []),
     toAddresses: plainAddresses(to),
     ccAddresses: plainAddresses(cc),
     bccAddresses: plainAddresses(mail?.bcc ?? []),

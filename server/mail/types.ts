@@ -58,6 +58,8 @@ export interface ParsedMessage {
   attachments: AttachmentInfo[];
   /** True when some attachment is not inline. */
   hasAttachments: boolean;
+  /** Plain lower-case addresses of From (meeting updates must come from their organizer). */
+  fromAddresses: string[];
   /** Plain lower-case addresses of To, de-duplicated, for routing and Bcc detection. */
   toAddresses: string[];
   ccAddresses: string[];

@@ -2,7 +2,12 @@
 // invitation or update places the meeting (tentatively, until answered), a cancellation marks it
 // canceled, and a reply records the attendee's answer on the organizer's item. Called inside the
 // delivery's transaction, so the mail and the calendar change together or not at all.
+//
+// Mail is easy to forge and a meeting's UID is known to everyone invited, so only its organizer may
+// change or cancel a meeting once placed (the stored organizer, the mail's From), a user's own
+// appointments are never changed by mail, and a reply counts only from an attendee the organizer invited.
 import { PimDataError } from '../../eas/pim/items.js';
+import type { PartStat } from './invitation.js';
 import { FolderType, type Mailbox, type StoredMeeting } from '../store/mailbox.js';
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer, withException } from './calendar.js';
 
@@ -11,50 +16,61 @@ export interface CalendarChange {
   folders: number[];
   /** What was done, for the delivery's log line. */
   outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'occurrence-updated' | 'occurrence-canceled' | 'answer-recorded' | 'organizer-copy'
-    | 'not-found' | 'no-calendar' | 'unreadable';
+    | 'not-found' | 'no-calendar' | 'unreadable' | 'not-the-organizer' | 'not-an-attendee';
 }
 
-/** Applies a meeting message to one recipient's calendar; `body` is the invitation's text. */
-export function applyToCalendar(mailbox: Mailbox, user: { id: number; address: string }, m: StoredMeeting, body: string): CalendarChange {
+const nothing = (outcome: CalendarChange['outcome']): CalendarChange => ({ folders: [], outcome });
+
+/**
+ * Applies a meeting message to one recipient's calendar; `body` is the invitation's text, `from` the
+ * mail's From addresses. An item the result cannot be stored as leaves the calendar as it was.
+ */
+export function applyToCalendar(mailbox: Mailbox, user: { id: number; address: string }, m: StoredMeeting, body: string, from: readonly string[]): CalendarChange {
+  try {
+    return apply(mailbox, user, m, body, from);
+  } catch (e) {
+    if (e instanceof PimDataError) return nothing('unreadable');
+    throw e;
+  }
+}
+
+function apply(mailbox: Mailbox, user: { id: number; address: string }, m: StoredMeeting, body: string, from: readonly string[]): CalendarChange {
   const existing = mailbox.calendarItemByUid(user.id, m.uid);
-  const isOrganizer = m.organizer?.email === user.address;
   if (m.method === 'REPLY') {
     // A reply counts only on the organizer's own item: one the user's device made, or one they organize.
-    if (!existing) return { folders: [], outcome: 'not-found' };
-    if (existing.meeting && existing.meeting.organizer?.email !== user.address) return { folders: [], outcome: 'not-found' };
+    if (!existing) return nothing('not-found');
+    if (existing.meeting && existing.meeting.organizer?.email !== user.address) return nothing('not-found');
     const answer = m.attendees[0];
-    if (!answer) return { folders: [], outcome: 'unreadable' };
-    try {
-      const item = withAttendeeAnswer(existing.content, answer, answer.partstat as Parameters<typeof withAttendeeAnswer>[2]);
-      mailbox.replaceItem(user.id, existing.id, item);
-    } catch (e) {
-      if (e instanceof PimDataError) return { folders: [], outcome: 'unreadable' };
-      throw e;
-    }
+    if (!answer) return nothing('unreadable');
+    if (!from.includes(answer.email)) return nothing('not-an-attendee');
+    const item = withAttendeeAnswer(existing.content, answer, answer.partstat as PartStat);
+    if (!item) return nothing('not-an-attendee');
+    mailbox.replaceItem(user.id, existing.id, item);
     return { folders: [existing.folderId], outcome: 'answer-recorded' };
   }
   // The organizer's copy of their own invitation (Sent Items, or a Bcc to themselves) changes nothing.
-  if (isOrganizer) return { folders: [], outcome: 'organizer-copy' };
+  if (m.organizer?.email === user.address) return nothing('organizer-copy');
   const stored = existing?.meeting;
+  if (existing) {
+    // The user's own appointment (no invitation made it), or one someone else organizes.
+    if (!stored || !stored.organizer || stored.organizer.email === user.address) return nothing('not-the-organizer');
+    if (m.organizer?.email !== stored.organizer.email || !from.includes(stored.organizer.email)) return nothing('not-the-organizer');
+  }
   // One occurrence of a series the calendar holds: that occurrence changes, the series stays.
   if (m.recurrenceId !== undefined && existing && isSeries(existing.content)) {
     const change = m.method === 'CANCEL'
       ? { originalStart: m.recurrenceId, deleted: true }
       : { originalStart: m.recurrenceId, deleted: false, start: m.start, end: m.end, summary: m.summary, location: m.location, busyStatus: unansweredBusy(m) };
-    try {
-      mailbox.replaceItem(user.id, existing.id, withException(existing.content, change));
-    } catch (e) {
-      if (e instanceof PimDataError) return { folders: [], outcome: 'unreadable' };
-      throw e;
-    }
+    mailbox.replaceItem(user.id, existing.id, withException(existing.content, change));
     return { folders: [existing.folderId], outcome: m.method === 'CANCEL' ? 'occurrence-canceled' : 'occurrence-updated' };
   }
-  if (stored && stored.sequence > m.sequence) return { folders: [], outcome: 'outdated' };
+  // RFC 5546 2.1.5: a higher SEQUENCE is newer; at the same SEQUENCE, a later DTSTAMP.
+  if (stored && (stored.sequence > m.sequence || (stored.sequence === m.sequence && stored.dtstamp > m.dtstamp))) return nothing('outdated');
   if (m.method === 'CANCEL') {
-    if (!existing) return { folders: [], outcome: 'not-found' };
+    if (!existing) return nothing('not-found');
     const was = stateOf(existing.content);
-    const meeting = stored ? { ...stored, sequence: m.sequence } : m;
-    mailbox.replaceItem(user.id, existing.id, attendeeItem(meeting, { responseType: was.responseType, busyStatus: 0, meetingStatus: MeetingStatus.CanceledReceived }, body));
+    mailbox.replaceItem(user.id, existing.id, attendeeItem({ ...stored!, sequence: m.sequence, dtstamp: m.dtstamp },
+      { responseType: was.responseType, busyStatus: 0, meetingStatus: MeetingStatus.CanceledReceived }, body));
     return { folders: [existing.folderId], outcome: 'canceled' };
   }
   // An update of the same sequence (a resend, a change of location only) keeps the answer given;
@@ -69,7 +85,7 @@ export function applyToCalendar(mailbox: Mailbox, user: { id: number; address: s
     return { folders: [existing.folderId], outcome: 'updated' };
   }
   const calendar = mailbox.folderByType(user.id, FolderType.Calendar);
-  if (!calendar) return { folders: [], outcome: 'no-calendar' };
+  if (!calendar) return nothing('no-calendar');
   mailbox.addItem(user.id, calendar.id, item);
   return { folders: [calendar.id], outcome: 'placed' };
 }

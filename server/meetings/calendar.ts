@@ -1,11 +1,15 @@
 // The attendee's calendar item for a meeting, written as a device would sync it (MS-ASCAL
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
+import { truncateUtf8 } from '../../eas/email/render.js';
 import { decodePimData, encodePimData, exceptionOriginal } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
 import type { Invitation, PartStat } from './invitation.js';
+
+/** Most of the invitation's text kept in the calendar item, bytes. */
+const MAX_BODY_BYTES = 32 * 1024;
 
 /** MS-ASCAL ResponseType: what the attendee answered. */
 export const ResponseType = { None: 0, Organizer: 1, Tentative: 2, Accepted: 3, Declined: 4, NotResponded: 5 } as const;
@@ -56,7 +60,8 @@ export function unansweredBusy(m: StoredMeeting): number {
 export function attendeeItem(m: StoredMeeting, state: AttendeeState, body: string): NewItem {
   const C = (name: string, ...content: Parameters<typeof x>[1][]): WbxmlElement => x(`Calendar:${name}`, ...content);
   const r = m.recurrence;
-  const text = body.trimEnd();
+  // The invitation's text, not a whole message: the item must stay well inside MAX_ITEM_BYTES.
+  const text = truncateUtf8(body.trimEnd(), MAX_BODY_BYTES).text;
   const subject = state.meetingStatus === MeetingStatus.CanceledReceived ? `Canceled: ${m.summary}` : m.summary;
   const data = x('AirSync:ApplicationData',
     C('Timezone', m.timezone),
@@ -106,22 +111,16 @@ export function stateOf(content: Buffer): AttendeeState {
 }
 
 /**
- * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus), the attendee
- * added when the item did not list them. Throws PimDataError when the result is not a valid item.
+ * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus); undefined when
+ * the item does not list that attendee (a reply from someone not invited changes nothing). Throws
+ * PimDataError when the result is not a valid item.
  */
-export function withAttendeeAnswer(content: Buffer, attendee: { email: string; name?: string }, partstat: PartStat): { content: Buffer; summary: string; schedule?: NewItem['schedule']; uid?: string } {
+export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat): ReturnType<typeof encodePimData> | undefined {
   const data = decodePimData(content);
   const status = String(ATTENDEE_STATUS[partstat]);
-  let list = data.children.find((c) => c.tag === 'Calendar:Attendees');
-  if (!list) {
-    list = x('Calendar:Attendees');
-    data.children.push(list);
-  }
-  let entry = list.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === attendee.email);
-  if (!entry) {
-    entry = x('Calendar:Attendee', x('Calendar:Email', attendee.email), x('Calendar:Name', attendee.name ?? attendee.email), x('Calendar:AttendeeType', ATTENDEE_TYPE.required));
-    list.children.push(entry);
-  }
+  const list = data.children.find((c) => c.tag === 'Calendar:Attendees');
+  const entry = list?.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === attendee.email);
+  if (!entry) return undefined;
   const existing = entry.children.find((c) => c.tag === 'Calendar:AttendeeStatus');
   if (existing) existing.text = status;
   else {

@@ -6,7 +6,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
-import { attendeeItem, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
+import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
 import { occurrences } from '../meetings/occurrences.js';
 import { composeReply, composeRequest } from '../meetings/outgoing.js';
 import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
@@ -14,7 +14,6 @@ import { globalObjId } from '../meetings/global-obj-id.js';
 import { decodePimData, encodePimData, exceptionOriginal, parseEasDate, PimDataError } from '../../eas/pim/items.js';
 import { child, childText, x } from '../../eas/wbxml/tree.js';
 import { randomUUID } from 'node:crypto';
-import { SubmissionError } from '../mailflow.js';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -45,6 +44,15 @@ export class MeetingService implements MeetingPort {
       if (!fromCalendar) return invalid('InstanceId names an occurrence of a calendar item, not of an invitation mail');
       return this.respondToOccurrence(p, item.id, item.folderId, meeting, { ...req, instance: req.instance }, state);
     }
+    if (!fromCalendar && meeting.recurrenceId !== undefined) {
+      // An invitation to one occurrence of a series the calendar holds answers that occurrence alone.
+      const series = mailbox.calendarItemByUid(p.userId, meeting.uid);
+      if (series && isSeries(series.content)) {
+        const outcome = await this.respondToOccurrence(p, series.id, series.folderId, meeting, { ...req, instance: meeting.recurrenceId }, state);
+        if (outcome.kind === 'answered' || outcome.kind === 'send-failed') this.toDeletedItems(p, item.id, item.folderId);
+        return outcome;
+      }
+    }
     let calendarItem: { folderId: number; itemId: number } | undefined;
     const folders: number[] = [];
     try {
@@ -65,11 +73,8 @@ export class MeetingService implements MeetingPort {
           folders.push(calendar.id);
           calendarItem = { folderId: calendar.id, itemId: added.id };
         }
-        if (!fromCalendar) {
-          const deleted = mailbox.folderByType(p.userId, FolderType.DeletedItems);
-          if (deleted && deleted.id !== item.folderId && mailbox.moveMessage(p.userId, item.id, deleted.id)) folders.push(item.folderId, deleted.id);
-        }
       })();
+      if (!fromCalendar) this.toDeletedItems(p, item.id, item.folderId);
     } catch (e) {
       if (e instanceof PimDataError) return { kind: 'mailbox-error', reason: e.message };
       throw e;
@@ -81,6 +86,13 @@ export class MeetingService implements MeetingPort {
       if (sent) return { kind: 'send-failed', reason: sent };
     }
     return { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) };
+  }
+
+  /** The answered invitation mail goes to Deleted Items, as Exchange moves it. */
+  private toDeletedItems(p: Principal, id: number, folderId: number): void {
+    const { mailbox } = this.deps.store;
+    const deleted = mailbox.folderByType(p.userId, FolderType.DeletedItems);
+    if (deleted && deleted.id !== folderId && mailbox.moveMessage(p.userId, id, deleted.id)) this.deps.events.changed([folderId, deleted.id]);
   }
 
   /** An answer for one occurrence of a series the user's calendar holds. */
@@ -214,17 +226,8 @@ export class MeetingService implements MeetingPort {
 
   private send(p: Principal, m: StoredMeeting, method: 'REQUEST' | 'CANCEL', attendees: StoredMeeting['attendees'], description: string): void {
     const work = (async () => {
-      const ics = composeRequest(m, method, description, attendees);
-      const mime = await new MailComposer({
-        from: { name: p.displayName, address: p.address },
-        to: attendees.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
-        subject: method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
-        text: description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary),
-        icalEvent: { method, content: ics },
-      }).compile().build();
-      await this.deps.mailflow.submit(mime, {
-        sender: { id: p.userId, address: p.address, displayName: p.displayName }, origin: 'eas', saveInSent: true, rewriteFrom: true,
-      });
+      await this.mail(p, attendees, method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
+        description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary), method, composeRequest(m, method, description, attendees));
       this.deps.log({ msg: 'meeting mail sent', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
     })();
     work.catch((e: unknown) => {
@@ -235,25 +238,29 @@ export class MeetingService implements MeetingPort {
   /** Sends the iCalendar REPLY to the organizer through the mail flow (Sent Items keeps a copy); the failure's reason, if any. */
   private async sendAnswer(p: Principal, meeting: StoredMeeting, answer: MeetingAnswer, text: string): Promise<string | undefined> {
     const organizer = meeting.organizer!;
-    const ics = composeReply(meeting, { email: p.address, name: p.displayName }, answer, text || undefined);
-    const mime = await new MailComposer({
-      from: { name: p.displayName, address: p.address },
-      to: organizer.name ? { name: organizer.name, address: organizer.email } : organizer.email,
-      subject: `${SUBJECT_PREFIX[answer]}: ${meeting.summary}`,
-      text: text || `${p.displayName} has ${answer === 'tentative' ? 'tentatively accepted' : answer} this meeting.`,
-      icalEvent: { method: 'REPLY', content: ics },
-    }).compile().build();
     try {
-      await this.deps.mailflow.submit(mime, {
-        sender: { id: p.userId, address: p.address, displayName: p.displayName }, origin: 'eas', saveInSent: true, rewriteFrom: true,
-      });
+      await this.mail(p, [organizer], `${SUBJECT_PREFIX[answer]}: ${meeting.summary}`,
+        text || `${p.displayName} has ${answer === 'tentative' ? 'tentatively accepted' : answer} this meeting.`,
+        'REPLY', composeReply(meeting, { email: p.address, name: p.displayName }, answer, text || undefined));
       return undefined;
     } catch (e) {
-      if (e instanceof SubmissionError) {
-        this.deps.log({ level: 'warn', msg: 'meeting answer not sent', user: p.address, uid: meeting.uid, reason: e.message });
-        return e.message;
-      }
-      throw e;
+      // The answer is recorded already: whatever stopped the mail, the client hears Status 4 and may retry.
+      const reason = e instanceof Error ? e.message : String(e);
+      this.deps.log({ level: 'warn', msg: 'meeting answer not sent', user: p.address, uid: meeting.uid, reason });
+      return reason;
     }
   }
+
+  /** A scheduling message (the iCalendar beside its text) from the user, through the mail flow, with a copy in Sent Items. */
+  private async mail(p: Principal, to: ReadonlyArray<{ email: string; name?: string }>, subject: string, text: string, method: string, ics: string): Promise<void> {
+    const mime = await new MailComposer({
+      from: { name: p.displayName, address: p.address },
+      to: to.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
+      subject, text, icalEvent: { method, content: ics },
+    }).compile().build();
+    await this.deps.mailflow.submit(mime, {
+      sender: { id: p.userId, address: p.address, displayName: p.displayName }, origin: 'eas', saveInSent: true, rewriteFrom: true,
+    });
+  }
+
 }

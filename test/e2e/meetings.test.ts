@@ -634,6 +634,67 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.equal(childText(answered, 'Calendar:ResponseType'), '3', 'the series stays accepted');
     assert.deepEqual(exceptions(answered).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:Deleted') ?? '', childText(e, 'Calendar:ResponseType') ?? '']),
       [['20310115T090000Z', '', '2'], ['20310122T090000Z', '1', ''], ['20310129T090000Z', '1', '']]);
+
+    // An invitation to the first occurrence alone, declined from the mail: that occurrence goes, the series stays.
+    const firstOnly = ics({ uid, summary: 'Series (first, later)', sequence: 2, start: '20310108T120000', end: '20310108T130000',
+      extra: ['RECURRENCE-ID;TZID=W. Europe Standard Time:20310108T100000'] });
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Series (first, later)', calendar: firstOnly }), ['bob@contoso.test']);
+    const [occurrenceMail] = added(await sync(bob, 'Inbox'), 'Series (first, later)');
+    await sync(bob, 'Calendar');
+    const [declinedOne] = await respond(bob, [{ answer: 3, folder: bob.folders.get('Inbox'), requestId: occurrenceMail }]);
+    assert.equal(childText(declinedOne, 'MeetingResponse:Status'), '1');
+    const afterDecline = await sync(bob, 'Calendar');
+    assert.deepEqual(afterDecline.deletes, [], 'the series is not deleted');
+    assert.equal(childText(exceptions(afterDecline.changes.get(calId)).find((e) => childText(e, 'Calendar:ExceptionStartTime') === '20310108T090000Z'), 'Calendar:Deleted'), '1');
+    assert.equal(await day('2031-01-08'), '00000000000000');
+    assert.equal(await day('2031-01-29'), '00000000000000', 'the fourth stays declined');
+  });
+
+  it('only its organizer changes a placed meeting; mail never changes a user\'s own appointment; a reply counts only from an invited attendee', async () => {
+    const bob = await device('bob@contoso.test');
+    const alice = await device('alice@contoso.test');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    await sync(alice, 'Calendar');
+    const uid = freshUid();
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Budget', calendar: ics({ uid, summary: 'Budget' }) }), ['bob@contoso.test']);
+    await sync(bob, 'Inbox');
+    const [calId] = added(await sync(bob, 'Calendar'), 'Budget');
+    /** What the delivery of the message with this Message-ID did to the calendar (its log line). */
+    const outcome = (subject: string): unknown => server.logs.find((l) => l.msg === 'delivered' && l.messageId === `<${subject}@fabrikam.test>`)?.calendar;
+    const forged = (subject: string, from: string, calendar: string, method = 'REQUEST'): Buffer => Buffer.from(inviteMail({ from, to: ['bob@contoso.test'], subject, calendar, method })
+      .toString('utf8').replace(/^Message-ID: .*$/m, `Message-ID: <${subject}@fabrikam.test>`));
+
+    // Mallory, who knows the UID, sends a newer invitation of her own, then a cancellation in Olivia's name.
+    await smtp(forged('hijack', 'mallory@fabrikam.test', ics({ uid, summary: 'Moved to my place', sequence: 5, organizer: { email: 'mallory@fabrikam.test', name: 'Mallory' } })),
+      ['bob@contoso.test'], 'mallory@fabrikam.test');
+    await smtp(forged('forged-cancel', 'mallory@fabrikam.test', ics({ uid, method: 'CANCEL', sequence: 6 }), 'CANCEL'), ['bob@contoso.test'], 'mallory@fabrikam.test');
+    assert.equal(outcome('hijack'), 'bob@contoso.test:not-the-organizer');
+    assert.equal(outcome('forged-cancel'), 'bob@contoso.test:not-the-organizer');
+    assert.equal((await sync(bob, 'Calendar')).changes.has(calId), false, 'the meeting is as Olivia sent it');
+
+    // Bob's own appointment cannot be taken over by an invitation that names its UID.
+    const own = await sync(bob, 'Calendar', [A('Add', A('ClientId', `own-${uid}`), A('ApplicationData', CAL('Subject', 'Dentist'),
+      CAL('StartTime', '20261210T080000Z'), CAL('EndTime', '20261210T090000Z'), CAL('UID', `own-${uid}`)))]);
+    const ownId = childText(own.responses[0], 'AirSync:ServerId')!;
+    await smtp(forged('take-over', 'olivia@fabrikam.test', ics({ uid: `own-${uid}`, summary: 'Mine now' })), ['bob@contoso.test']);
+    assert.equal(outcome('take-over'), 'bob@contoso.test:not-the-organizer');
+    assert.equal((await sync(bob, 'Calendar')).changes.has(ownId), false);
+
+    // Alice organizes; a reply from someone she did not invite, or in an attendee's name from another address, changes nothing.
+    const made = await sync(alice, 'Calendar', [A('Add', A('ClientId', `org-${uid}`), A('ApplicationData', CAL('Subject', 'Planning'),
+      CAL('StartTime', '20261211T080000Z'), CAL('EndTime', '20261211T090000Z'), CAL('UID', `org-${uid}`), CAL('MeetingStatus', 1),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob'), CAL('AttendeeType', 1)))))]);
+    const aliceItem = childText(made.responses[0], 'AirSync:ServerId')!;
+    const reply = (who: string): string => ics({ uid: `org-${uid}`, method: 'REPLY', organizer: { email: 'alice@contoso.test', name: 'Alice' },
+      attendees: [{ email: who, name: who, partstat: 'ACCEPTED' }] });
+    const toAlice = (subject: string, from: string, calendar: string): Buffer => Buffer.from(inviteMail({ from, to: ['alice@contoso.test'], subject, calendar, method: 'REPLY' })
+      .toString('utf8').replace(/^Message-ID: .*$/m, `Message-ID: <${subject}@fabrikam.test>`));
+    await smtp(toAlice('stranger', 'mallory@fabrikam.test', reply('mallory@fabrikam.test')), ['alice@contoso.test'], 'mallory@fabrikam.test');
+    await smtp(toAlice('in-bobs-name', 'mallory@fabrikam.test', reply('bob@contoso.test')), ['alice@contoso.test'], 'mallory@fabrikam.test');
+    assert.equal(outcome('stranger'), 'alice@contoso.test:not-an-attendee');
+    assert.equal(outcome('in-bobs-name'), 'alice@contoso.test:not-an-attendee');
+    assert.equal((await sync(alice, 'Calendar')).changes.has(aliceItem), false, 'her meeting lists no answer');
   });
 
   it('refuses what is not an invitation the user can answer, each Request on its own', async () => {
