@@ -18,8 +18,14 @@ interface ZoneRules {
 
 interface Transition { month: number; dayOfWeek: number; week: number; hour: number; minute: number }
 
-/** Most occurrences generated for one series and window: a daily series over the 42-day maximum needs 42. */
+/**
+ * Most occurrences generated for one series and window. Daily and weekly series without a count
+ * start near the window (whole periods skipped), so this bounds monthly and yearly ones (over 400
+ * years of months) and counted ones (their COUNT).
+ */
 const MAX_STEPS = 5000;
+
+const DAY_MS = 86_400_000;
 
 /** Reads a base64 TIME_ZONE_INFORMATION; a missing or malformed one is UTC. */
 export function zoneRules(base64: string | undefined): ZoneRules {
@@ -76,7 +82,16 @@ export function occurrences(first: { start: number; end: number }, rule: PimRecu
   exceptions: readonly PimOccurrenceChange[] = []): Array<{ start: number; end: number; busy?: number }> {
   const zone = zoneRules(timezone);
   const duration = first.end - first.start;
-  const wallStart = utcToWall(zone, first.start);
+  const moved = movedInto(exceptions, duration, from, to);
+  // A series over before the window: nothing to generate.
+  if (rule.until !== undefined && rule.until + duration + DAY_MS < from) return moved;
+  let wallStart = utcToWall(zone, first.start);
+  if (rule.occurrences === undefined && (rule.type === 0 || rule.type === 1)) {
+    // The pattern repeats every period in wall-clock time: start at the last whole period before the window.
+    const period = (rule.type === 0 ? 1 : 7) * rule.interval * DAY_MS;
+    const skip = Math.floor((from - first.start - duration - 2 * DAY_MS) / period);
+    if (skip > 0) wallStart += skip * period;
+  }
   const d = new Date(wallStart);
   const dtstart = ICAL.Time.fromData({
     year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(), isDate: false,
@@ -97,12 +112,17 @@ export function occurrences(first: { start: number; end: number }, rule: PimRecu
     if (start >= to) break;
     if (start + duration > from && !changed.has(start)) out.push({ start, end: start + duration });
   }
-  // A moved occurrence counts where it went, however far from where the rule put it.
+  return [...out, ...moved].sort((a, b) => a.start - b.start);
+}
+
+/** The changed occurrences that fall in the window: each counts where it went, however far from where the rule put it. */
+function movedInto(exceptions: readonly PimOccurrenceChange[], duration: number, from: number, to: number): Array<{ start: number; end: number; busy?: number }> {
+  const out: Array<{ start: number; end: number; busy?: number }> = [];
   for (const e of exceptions) {
     if (e.deleted) continue;
     const start = e.start ?? e.original;
     const end = e.end ?? start + duration;
     if (start < to && end > from) out.push({ start, end, ...(e.busy !== undefined ? { busy: e.busy } : {}) });
   }
-  return out.sort((a, b) => a.start - b.start);
+  return out;
 }

@@ -69,4 +69,18 @@ describe('recurring appointments in their time zone', () => {
       Date.UTC(2031, 0, 1), Date.UTC(2031, 11, 31));
     assert.deepEqual(birthday.map((o) => new Date(o.start).toISOString()), ['2031-07-04T00:00:00.000Z']);
   });
+
+  it('a long-running series is seen in a window decades after it began, with its pattern intact', () => {
+    // Daily at 08:00 Berlin since 2012: in June 2031 (summer time) that is 06:00 UTC.
+    const daily = occurrences({ start: Date.UTC(2012, 0, 2, 7), end: Date.UTC(2012, 0, 2, 7, 30) }, { type: 0, interval: 1 }, BERLIN,
+      Date.UTC(2031, 5, 10), Date.UTC(2031, 5, 13));
+    assert.deepEqual(daily.map((o) => new Date(o.start).toISOString()), ['2031-06-10T06:00:00.000Z', '2031-06-11T06:00:00.000Z', '2031-06-12T06:00:00.000Z']);
+    // Every other Monday since Monday 3 January 2000: 2 June 2031 is 1,639 weeks later, an odd number, so it is off; 9 June is on.
+    const fortnightly = occurrences({ start: Date.UTC(2000, 0, 3, 9), end: Date.UTC(2000, 0, 3, 10) }, { type: 1, interval: 2, dayOfWeek: 2 }, undefined,
+      Date.UTC(2031, 5, 1), Date.UTC(2031, 5, 15));
+    assert.deepEqual(fortnightly.map((o) => new Date(o.start).toISOString()), ['2031-06-09T09:00:00.000Z']);
+    // Over before the window.
+    assert.deepEqual(occurrences({ start: Date.UTC(2012, 0, 2, 7), end: Date.UTC(2012, 0, 2, 8) }, { type: 0, interval: 1, until: Date.UTC(2013, 0, 1) }, undefined,
+      Date.UTC(2031, 5, 10), Date.UTC(2031, 5, 13)), []);
+  });
 });
