@@ -8,7 +8,10 @@ import type { PimOccurrenceChange, PimRecurrence } from '../../eas/pim/items.js'
 import { rruleOf } from './recurrence.js';
 
 /** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
-interface ZoneRules {
+export interface ZoneRules {
+  /** StandardName and DaylightName, '' when none. */
+  name: string;
+  daylightName: string;
   bias: number;
   standard?: Transition;
   standardBias: number;
@@ -16,7 +19,7 @@ interface ZoneRules {
   daylightBias: number;
 }
 
-interface Transition { month: number; dayOfWeek: number; week: number; hour: number; minute: number }
+export interface Transition { month: number; dayOfWeek: number; week: number; hour: number; minute: number }
 
 /**
  * Most occurrences generated for one series and window. Daily and weekly series without a count
@@ -30,7 +33,7 @@ const DAY_MS = 86_400_000;
 /** Reads a base64 TIME_ZONE_INFORMATION; a missing or malformed one is UTC. */
 export function zoneRules(base64: string | undefined): ZoneRules {
   const b = base64 ? Buffer.from(base64, 'base64') : Buffer.alloc(0);
-  if (b.length !== 172) return { bias: 0, standardBias: 0, daylightBias: 0 };
+  if (b.length !== 172) return { name: '', daylightName: '', bias: 0, standardBias: 0, daylightBias: 0 };
   const transition = (at: number): Transition | undefined => {
     const [year, month, dayOfWeek, week, hour, minute] = [0, 1, 2, 3, 4, 5].map((i) => b.readUInt16LE(at + 2 * i)) as [number, number, number, number, number, number];
     // Absolute dates (year set) are one-off transitions: not a rule a series can follow.
@@ -40,6 +43,8 @@ export function zoneRules(base64: string | undefined): ZoneRules {
   const standard = transition(68);
   const daylight = transition(152);
   return {
+    name: b.toString('utf16le', 4, 68).replace(/\0[\s\S]*$/, ''),
+    daylightName: b.toString('utf16le', 88, 152).replace(/\0[\s\S]*$/, ''),
     bias: b.readInt32LE(0), standardBias: b.readInt32LE(84), daylightBias: b.readInt32LE(168),
     ...(standard && daylight ? { standard, daylight } : {}),
   };

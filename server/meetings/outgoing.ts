@@ -6,6 +6,7 @@ import ICAL from 'ical.js';
 import { clean, CONTROLS, type Component, type Property } from './ical-values.js';
 import type { Invitation } from './invitation.js';
 import { rruleOf, type EasRecurrence } from './recurrence.js';
+import { utcToWall, zoneRules } from './occurrences.js';
 import type { StoredMeeting } from '../store/mailbox.js';
 
 const REPLY_PREFIX = { accepted: 'Accepted: ', tentative: 'Tentative: ', declined: 'Declined: ' } as const;
@@ -50,6 +51,7 @@ export function composeReply(inv: ReplySource, attendee: { email: string; name?:
 
 /** What an invitation the server sends for an organizer says of the meeting (see server/meetings/organizer.ts). */
 export type RequestSource = ReplySource & Pick<StoredMeeting, 'location' | 'busyStatus' | 'sensitivity' | 'reminderMinutes' | 'recurrence' | 'responseRequested'>
+  & { timezone?: string }
   & { attendees: ReadonlyArray<{ email: string; name?: string; type: 'required' | 'optional' | 'resource' }> };
 
 const BUSY_NAMES = ['FREE', 'TENTATIVE', 'BUSY', 'OOF', 'WORKINGELSEWHERE'];
@@ -61,6 +63,7 @@ const CLASS_NAMES = ['PUBLIC', 'PRIVATE', 'PRIVATE', 'CONFIDENTIAL'];
  */
 export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', description: string, attendees = m.attendees): string {
   const { cal, ev } = scheduling(method, m);
+  if (m.recurrence && !m.allDay) inZone(cal, ev, m);
   ev.addPropertyWithValue('summary', clean(m.summary));
   if (m.location !== '') ev.addPropertyWithValue('location', clean(m.location));
   const text = description.replace(/\r\n?/g, '\n').replace(CONTROLS, '');
@@ -87,6 +90,42 @@ export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', d
     ev.addSubcomponent(alarm);
   }
   return fold(cal.toString());
+}
+
+/**
+ * A series repeats in its wall-clock time (RFC 5545 expands RRULE in DTSTART's zone): in UTC a weekly
+ * 10:00 Berlin meeting would show at 11:00 half the year. When the item's TIME_ZONE_INFORMATION has
+ * daylight saving, the start and end are written in that zone, with a VTIMEZONE of its two yearly rules.
+ */
+function inZone(cal: Component, ev: Component, m: RequestSource): void {
+  const z = zoneRules(m.timezone);
+  if (!z.standard || !z.daylight) return;
+  const tzid = clean(z.name).trim() || `UTC${-(z.bias + z.standardBias) >= 0 ? '+' : '-'}${Math.abs(z.bias + z.standardBias)}min`;
+  const offset = (minutes: number): InstanceType<typeof ICAL.UtcOffset> => ICAL.UtcOffset.fromSeconds(minutes * 60);
+  const standard = -(z.bias + z.standardBias);
+  const daylight = -(z.bias + z.daylightBias);
+  const zone = new ICAL.Component('vtimezone');
+  zone.addPropertyWithValue('tzid', tzid);
+  for (const [kind, t, from, to, name] of [['standard', z.standard, daylight, standard, z.name], ['daylight', z.daylight, standard, daylight, z.daylightName]] as const) {
+    const sub = new ICAL.Component(kind);
+    if (clean(name).trim()) sub.addPropertyWithValue('tzname', clean(name).trim());
+    sub.addPropertyWithValue('dtstart', ICAL.Time.fromData({ year: 1601, month: 1, day: 1, hour: t.hour, minute: t.minute, second: 0, isDate: false }));
+    sub.addPropertyWithValue('tzoffsetfrom', offset(from));
+    sub.addPropertyWithValue('tzoffsetto', offset(to));
+    sub.addPropertyWithValue('rrule', ICAL.Recur.fromString(`FREQ=YEARLY;BYDAY=${t.week >= 5 ? -1 : t.week}${['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][t.dayOfWeek]};BYMONTH=${t.month}`));
+    zone.addSubcomponent(sub);
+  }
+  // Zones come before the events that use them, as Outlook and Google write them.
+  cal.removeSubcomponent(ev);
+  cal.addSubcomponent(zone);
+  cal.addSubcomponent(ev);
+  for (const [name, at] of [['dtstart', m.start], ['dtend', m.end]] as const) {
+    const wall = new Date(utcToWall(z, at));
+    ev.removeProperty(name);
+    ev.addPropertyWithValue(name, ICAL.Time.fromData({
+      year: wall.getUTCFullYear(), month: wall.getUTCMonth() + 1, day: wall.getUTCDate(), hour: wall.getUTCHours(), minute: wall.getUTCMinutes(), second: wall.getUTCSeconds(), isDate: false,
+    })).setParameter('tzid', tzid);
+  }
 }
 
 function addressProperty(ev: Component, name: string, email: string, cn: string | undefined): Property {

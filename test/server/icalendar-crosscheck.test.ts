@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseInvitation } from '../../server/meetings/invitation.js';
 import { composeReply, composeRequest } from '../../server/meetings/outgoing.js';
 import type { EasRecurrence } from '../../server/meetings/recurrence.js';
+import { timezoneBlob } from '../../server/meetings/timezone.js';
 import { PROJECT_ROOT } from '../support/server-process.js';
 
 /** Debian's interpreter: the package is installed for it, not for any other python3 on the PATH. */
@@ -131,6 +132,17 @@ describe('iCalendar against an independent implementation (Python icalendar)', f
       assert.deepEqual(theirs.rrule, expected);
     });
   }
+
+  it('writes a series in its own zone (VTIMEZONE from TIME_ZONE_INFORMATION) that Python places at the same instants', () => {
+    const sydney = timezoneBlob({
+      bias: -600, standardName: 'AUS Eastern Standard Time', daylightName: 'AUS Eastern Daylight Time', daylightBias: -60,
+      standardDate: { month: 4, dayOfWeek: 0, week: 1, hour: 3, minute: 0 }, daylightDate: { month: 10, dayOfWeek: 0, week: 1, hour: 2, minute: 0 },
+    });
+    const theirs = pythonReads(composeRequest({ ...meeting, timezone: sydney, recurrence: { type: 1, interval: 1, dayOfWeek: 4 } }, 'REQUEST', ''));
+    assert.equal(theirs.start, '2026-12-15T10:00:00Z');
+    assert.equal(theirs.end, '2026-12-15T11:30:00Z');
+    assert.deepEqual(theirs.rrule, { FREQ: ['WEEKLY'], BYDAY: ['TU'] });
+  });
 
   it('writes a CANCEL and a REPLY Python reads as meant', () => {
     const cancel = pythonReads(composeRequest({ ...meeting, sequence: 3 }, 'CANCEL', '', [meeting.attendees[1]!]));

@@ -896,6 +896,24 @@ describe('meeting invitations (iCalendar)', () => {
       assert.equal(day.end, utc('2026-12-25T00:00:00Z'));
     });
 
+    it('a series in a zone with daylight saving goes out in that zone, so it stays at its local hour; read back, the same zone', () => {
+      const berlin = timezoneBlob({
+        bias: -60, standardName: 'W. Europe Standard Time', daylightName: 'W. Europe Daylight Time', daylightBias: -60,
+        standardDate: { month: 10, dayOfWeek: 0, week: 5, hour: 3, minute: 0 }, daylightDate: { month: 3, dayOfWeek: 0, week: 5, hour: 2, minute: 0 },
+      });
+      const text = composeRequest({ ...base, timezone: berlin, recurrence: { type: 1, interval: 1, dayOfWeek: 4 } }, 'REQUEST', '');
+      assert.match(text, /^BEGIN:VTIMEZONE\r$/m);
+      assert.match(text, /^DTSTART;TZID=W\. Europe Standard Time:20261215T110000\r$/m, '10:00 UTC in December is 11:00 in Berlin');
+      assert.ok(text.indexOf('BEGIN:VTIMEZONE') < text.indexOf('BEGIN:VEVENT'), 'the zone before the event');
+      const inv = parseInvitation(text);
+      assert.equal(inv.start, base.start);
+      assert.equal(inv.end, base.end);
+      assert.equal(inv.timezone, berlin, 'the same TIME_ZONE_INFORMATION comes back');
+      assert.deepEqual(inv.warnings, []);
+      // Without a recurrence, or in a zone without daylight saving, UTC says it all.
+      assert.doesNotMatch(composeRequest({ ...base, timezone: berlin }, 'REQUEST', ''), /VTIMEZONE/);
+    });
+
     it('any recurrence EAS holds survives being written as an RRULE and read back', () => {
       // The start is a Tuesday, 15 December 2026: a rule without its own day takes the start's.
       const recurrence: fc.Arbitrary<EasRecurrence> = fc.oneof(
