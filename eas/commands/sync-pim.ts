@@ -54,6 +54,8 @@ export function applyPimChange(ctx: CommandContext, folderId: number, itemId: nu
     const managed = new Set(supported);
     // A location or body sent in one version's form replaces the stored one in another's.
     const sent = new Set(data.children.flatMap((c) => formsOf(c.tag)));
+    // MS-ASCAL: a new pattern or a new start or end of a series deletes its exceptions.
+    if (allGhosted && ['Calendar:Recurrence', 'Calendar:StartTime', 'Calendar:EndTime'].some((t) => sent.has(t))) sent.add('Calendar:Exceptions');
     const stored = pimItems(ctx, [itemId]).get(itemId);
     const ghosted = (stored?.data.children ?? []).filter((c) => !managed.has(c.tag) && !sent.has(c.tag));
     const kept = allGhosted ? data.children.filter((c) => !isEmpty(c)) : data.children;
@@ -86,6 +88,7 @@ export function applyOccurrenceChange(ctx: CommandContext, itemId: number, cls: 
   if (!stored) return { status: Status.NotFound, reason: 'no such item' };
   const data = stored.data;
   if (!data.children.some((c) => c.tag === 'Calendar:Recurrence')) return { status: Status.ProtocolError, reason: 'InstanceId on an item that is not a series' };
+  if (!ctx.backend.pim.hasOccurrence(ctx.principal, itemId, at)) return { status: Status.NotFound, reason: `the series has no occurrence at ${new Date(at).toISOString()}` };
   let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
   if (!list) {
     list = x('Calendar:Exceptions');

@@ -66,17 +66,24 @@ function locationForVersion(children: WbxmlElement[], version: number): WbxmlEle
   return children;
 }
 
-/** An Exception names its occurrence by ExceptionStartTime up to 14.1 and by AirSyncBase:InstanceId from 16.0. */
+/**
+ * An Exception names its occurrence by ExceptionStartTime up to 14.1 and by AirSyncBase:InstanceId
+ * from 16.0, and holds its location in the version's form too.
+ */
 function exceptionsForVersion(list: WbxmlElement, version: number): WbxmlElement {
   const [from, to] = version >= V160 ? ['Calendar:ExceptionStartTime', 'AirSyncBase:InstanceId'] : ['AirSyncBase:InstanceId', 'Calendar:ExceptionStartTime'];
   let changed = false;
   const children = list.children.map((e) => {
-    const named = e.children.find((c) => c.tag === from);
+    let parts = locationForVersion(e.children, version);
+    const named = parts.find((c) => c.tag === from);
     const at = parseEasDate(named?.text);
-    if (!named || at === undefined || e.children.some((c) => c.tag === to)) return e;
+    if (named && at !== undefined && !parts.some((c) => c.tag === to)) {
+      const text = to === 'AirSyncBase:InstanceId' ? new Date(at).toISOString() : new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+      parts = parts.map((c) => (c === named ? x(to, text) : c));
+    }
+    if (parts === e.children) return e;
     changed = true;
-    const text = to === 'AirSyncBase:InstanceId' ? new Date(at).toISOString() : new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-    return { ...e, children: e.children.map((c) => (c === named ? x(to, text) : c)) };
+    return { ...e, children: parts };
   });
   return changed ? { ...list, children } : list;
 }

@@ -43,6 +43,8 @@ export interface PimPort {
   add(p: Principal, folderId: number, item: PimContent, replayKey: string, opts?: PimWriteOptions): { id: number; modseq: number } | undefined;
   /** Replaces an item's content; the new modseq, or undefined when it is not the user's. */
   replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>, opts?: PimWriteOptions): number | undefined;
+  /** Whether a series item has an occurrence (not deleted) at this original start. */
+  hasOccurrence(p: Principal, id: number, instance: number): boolean;
   /** Deletes an item for good; false when it is not the user's. */
   remove(p: Principal, id: number, opts?: PimWriteOptions): boolean;
   /** Items by id, the user's own only. */

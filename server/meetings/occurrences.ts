@@ -4,7 +4,7 @@
 // placed in UTC by the item's TIME_ZONE_INFORMATION; then the series' exceptions remove or move the
 // occurrences they name.
 import ICAL from 'ical.js';
-import type { PimOccurrenceChange, PimRecurrence } from '../../eas/pim/items.js';
+import { decodePimData, encodePimData, type PimOccurrenceChange, type PimRecurrence } from '../../eas/pim/items.js';
 import { rruleOf } from './recurrence.js';
 
 /** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
@@ -130,4 +130,24 @@ function movedInto(exceptions: readonly PimOccurrenceChange[], duration: number,
     if (start < to && end > from) out.push({ start, end, ...(e.busy !== undefined ? { busy: e.busy } : {}) });
   }
   return out;
+}
+
+/**
+ * One occurrence of a stored series item, by its original start: the series' duration and the
+ * exception that changed it, if one did; undefined when the item is no series or has no such
+ * occurrence (or it was deleted).
+ */
+export function seriesOccurrence(content: Buffer, instance: number): { duration: number; changed?: PimOccurrenceChange } | undefined {
+  let schedule;
+  try {
+    schedule = encodePimData('Calendar', decodePimData(content)).schedule;
+  } catch {
+    return undefined;
+  }
+  const series = schedule?.recurrence;
+  if (!schedule || !series) return undefined;
+  const duration = schedule.end - schedule.start;
+  const changed = series.exceptions?.find((e) => e.original === instance);
+  if (changed) return changed.deleted ? undefined : { duration, changed };
+  return occurrences(schedule, series.rule, series.timezone, instance, instance + 1).some((o) => o.start === instance) ? { duration } : undefined;
 }

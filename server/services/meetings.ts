@@ -7,7 +7,7 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
-import { occurrences } from '../meetings/occurrences.js';
+import { seriesOccurrence } from '../meetings/occurrences.js';
 import { composeReply, composeRequest } from '../meetings/outgoing.js';
 import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
 import { globalObjId } from '../meetings/global-obj-id.js';
@@ -100,19 +100,9 @@ export class MeetingService implements MeetingPort {
     state: { responseType: number; busyStatus: number; meetingStatus: number }): Promise<MeetingResponseOutcome> {
     const { mailbox } = this.deps.store;
     const content = mailbox.raw(p.userId, id);
-    let schedule;
-    try {
-      schedule = content && encodePimData('Calendar', decodePimData(content)).schedule;
-    } catch {
-      schedule = undefined;
-    }
-    const series = schedule?.recurrence;
-    if (!content || !schedule || !series) return { kind: 'invalid', reason: 'the calendar item is not a series' };
-    const duration = schedule.end - schedule.start;
-    const changed = series.exceptions?.find((e) => e.original === req.instance);
-    const exists = changed ? !changed.deleted
-      : occurrences(schedule, series.rule, series.timezone, req.instance, req.instance + 1).some((o) => o.start === req.instance);
-    if (!exists) return { kind: 'invalid', reason: `the series has no occurrence at ${new Date(req.instance).toISOString()}` };
+    const occurrence = content && seriesOccurrence(content, req.instance);
+    if (!content || !occurrence) return { kind: 'invalid', reason: `no occurrence of a series at ${new Date(req.instance).toISOString()}` };
+    const { duration, changed } = occurrence;
     try {
       mailbox.replaceItem(p.userId, id, withOccurrenceAnswer(content, req.instance, duration, req.answer === 'declined' ? 'declined' : state));
     } catch (e) {

@@ -4,6 +4,7 @@ import type { Principal } from '../../eas/backend.js';
 import type { PimContent, PimItem, PimPort, PimWriteOptions } from '../../eas/ports/pim.js';
 import type { MeetingService } from './meetings.js';
 import { pimClassOfFolderType } from '../../eas/pim/items.js';
+import { seriesOccurrence } from '../meetings/occurrences.js';
 import type { ServiceDeps } from './deps.js';
 
 /** Remembered Adds are shared with drafts (Mailbox.rememberClientAdd): kept apart by a prefix. */
@@ -47,6 +48,11 @@ export class PimService implements PimPort {
       else this.meetings.organizerChanged(p, id, before);
     }
     return modseq;
+  }
+
+  hasOccurrence(p: Principal, id: number, instance: number): boolean {
+    const content = this.mailbox.raw(p.userId, id);
+    return content !== undefined && seriesOccurrence(content, instance) !== undefined;
   }
 
   remove(p: Principal, id: number, opts: PimWriteOptions = {}): boolean {

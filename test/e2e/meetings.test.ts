@@ -503,6 +503,8 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     const moved = await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), B('InstanceId', '2031-01-09T08:00:00.000Z'), A('ApplicationData',
       CAL('StartTime', '20310109T100000Z'), CAL('EndTime', '20310109T110000Z'), CAL('Subject', 'Weekly sync (late)')))]);
     assert.equal(moved.responses.length, 0, 'the Change succeeded');
+    const nowhere = await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), B('InstanceId', '2031-01-10T08:00:00.000Z'), A('ApplicationData', CAL('Subject', 'x')))]);
+    assert.equal(childText(nowhere.responses[0], 'AirSync:Status'), '8', 'no occurrence on a Friday');
     const [, update] = await arrival(bob, 'Inbox', 'Weekly sync (late)', inbox);
     const mr = child(update, 'Email:MeetingRequest');
     assert.equal(childText(mr, 'Email:RecurrenceId'), '2031-01-09T08:00:00.000Z');
@@ -539,6 +541,14 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.equal(childText(change, 'Calendar:MeetingStatus'), '3', 'the series is not canceled');
     assert.deepEqual(exceptionsOf(change).map((e) => [childText(e, 'Calendar:ExceptionStartTime'), childText(e, 'Calendar:Deleted') ?? '']),
       [['20310109T080000Z', ''], ['20310116T080000Z', '1']]);
+
+    // A new start for the series deletes its exceptions (MS-ASCAL), on her item.
+    await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), A('ApplicationData', CAL('StartTime', '20310102T070000Z'), CAL('EndTime', '20310102T080000Z')))]);
+    const refetched = await alice.c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', alice.keys.get('Calendar')!), A('CollectionId', alice.folders.get('Calendar')!),
+      A('Commands', A('Fetch', A('ServerId', aliceItem)))))));
+    const series = child(child(child(child(child(refetched.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Responses'), 'AirSync:Fetch'), 'AirSync:ApplicationData');
+    assert.equal(child(series, 'Calendar:Exceptions'), undefined);
+    assert.equal(childText(series, 'Calendar:Subject'), 'Weekly sync');
   });
 
   it('an external organizer\'s answer is relayed as a METHOD:REPLY iCalendar with the attendee\'s PARTSTAT', async () => {
@@ -571,7 +581,7 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     const uid = freshUid();
     // Wednesdays 10:00-11:00 Berlin from 8 January 2031, four times; the second moved to 14:00.
     const moved = ['BEGIN:VEVENT', 'ORGANIZER;CN=Olivia Organiser:mailto:olivia@fabrikam.test', 'ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@contoso.test',
-      `UID:${uid}`, 'RECURRENCE-ID;TZID=W. Europe Standard Time:20310115T100000', 'SEQUENCE:0', 'DTSTAMP:20261128T120000Z', 'SUMMARY:Series (moved)',
+      `UID:${uid}`, 'RECURRENCE-ID;TZID=W. Europe Standard Time:20310115T100000', 'SEQUENCE:0', 'DTSTAMP:20261128T120000Z', 'SUMMARY:Series (moved)', 'LOCATION:Room 9',
       'DTSTART;TZID=W. Europe Standard Time:20310115T140000', 'DTEND;TZID=W. Europe Standard Time:20310115T150000', 'END:VEVENT'];
     const series = ics({ uid, summary: 'Series', start: '20310108T100000', end: '20310108T110000', extra: ['RRULE:FREQ=WEEKLY;COUNT=4'] })
       .replace('END:VCALENDAR', [...moved, 'END:VCALENDAR'].join('\r\n'));
@@ -585,6 +595,9 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     const on16 = (await sync(bob16, 'Calendar')).adds.get(calId)!;
     assert.deepEqual(exceptions(on16).map((e) => [childText(e, 'AirSyncBase:InstanceId'), child(e, 'Calendar:ExceptionStartTime')]),
       [['2031-01-15T09:00:00.000Z', undefined]], '16.x: InstanceId, not ExceptionStartTime');
+    assert.equal(childText(exceptions(item)[0], 'Calendar:Location'), 'Room 9');
+    assert.deepEqual([child(exceptions(on16)[0], 'Calendar:Location'), childText(child(exceptions(on16)[0], 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')],
+      [undefined, 'Room 9'], '16.x: the exception\'s location in its form too');
 
     // Olivia cancels the third occurrence alone.
     const one = ics({ uid, method: 'CANCEL', summary: 'Series', sequence: 1, start: '20310122T100000', end: '20310122T110000',
