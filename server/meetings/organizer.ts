@@ -3,7 +3,7 @@
 // invitations itself: Exchange sends them (and updates and cancellations) when such an item changes,
 // for every occurrence unless the device names one (KB 3205555). Before 16.0 the device sends them
 // with SendMail and the server sends nothing.
-import { parseEasDate, readRecurrence } from '../../eas/pim/items.js';
+import { exceptionOriginal, parseEasDate, readRecurrence } from '../../eas/pim/items.js';
 import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { roughHtmlToText } from '../mail/text.js';
 import type { StoredMeeting } from '../store/mailbox.js';
@@ -48,6 +48,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
   const sensitivity = num('Sensitivity') ?? 0;
   const reminder = num('Reminder');
   const recurrence = readRecurrence(child(data, 'Calendar:Recurrence'));
+  const exceptions = recurrence ? exceptionsOf(child(data, 'Calendar:Exceptions')) : [];
   const location = text('Location') ?? childText(child(data, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')?.trim() ?? '';
   const meeting: StoredMeeting = {
     method: 'REQUEST', uid, sequence, globalObjId: globalObjId(uid),
@@ -60,6 +61,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
     busyStatus: busy >= 0 && busy <= 4 ? busy : 2,
     timezone: text('Timezone') ?? '', disallowNewTimeProposal: text('DisallowNewTimeProposal') === '1',
     summary: text('Subject') ?? '', attendees,
+    ...(exceptions.length ? { exceptions } : {}),
   };
   return { meeting, canceled: (status & 4) !== 0, description: bodyText(data) };
 }
@@ -68,6 +70,28 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
 export function significantlyChanged(before: StoredMeeting, after: StoredMeeting): boolean {
   const key = (m: StoredMeeting): string => JSON.stringify([m.start, m.end, m.allDay, m.location, m.summary, m.recurrence ?? null]);
   return key(before) !== key(after);
+}
+
+/** The series' exceptions as an invitation carries them (EXDATE, and a VEVENT per changed occurrence). */
+function exceptionsOf(list: WbxmlElement | undefined): NonNullable<StoredMeeting['exceptions']> {
+  const out: NonNullable<StoredMeeting['exceptions']> = [];
+  for (const e of list?.children ?? []) {
+    const originalStart = exceptionOriginal(e);
+    if (e.tag !== 'Calendar:Exception' || originalStart === undefined || out.length >= 1000) continue;
+    if (childText(e, 'Calendar:Deleted') === '1') {
+      out.push({ originalStart, deleted: true });
+      continue;
+    }
+    const start = parseEasDate(childText(e, 'Calendar:StartTime'));
+    const end = parseEasDate(childText(e, 'Calendar:EndTime'));
+    const summary = childText(e, 'Calendar:Subject');
+    const location = childText(e, 'Calendar:Location') ?? childText(child(e, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName');
+    out.push({
+      originalStart, deleted: false, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+      ...(summary !== undefined ? { summary } : {}), ...(location !== undefined ? { location } : {}),
+    });
+  }
+  return out;
 }
 
 function bodyText(data: WbxmlElement): string {

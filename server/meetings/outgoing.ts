@@ -50,7 +50,7 @@ export function composeReply(inv: ReplySource, attendee: { email: string; name?:
 }
 
 /** What an invitation the server sends for an organizer says of the meeting (see server/meetings/organizer.ts). */
-export type RequestSource = ReplySource & Pick<StoredMeeting, 'location' | 'busyStatus' | 'sensitivity' | 'reminderMinutes' | 'recurrence' | 'responseRequested'>
+export type RequestSource = ReplySource & Pick<StoredMeeting, 'location' | 'busyStatus' | 'sensitivity' | 'reminderMinutes' | 'recurrence' | 'responseRequested' | 'exceptions'>
   & { timezone?: string }
   & { attendees: ReadonlyArray<{ email: string; name?: string; type: 'required' | 'optional' | 'resource' }> };
 
@@ -89,7 +89,33 @@ export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', d
     alarm.addPropertyWithValue('trigger', ICAL.Duration.fromSeconds(-60 * m.reminderMinutes));
     ev.addSubcomponent(alarm);
   }
+  if (method === 'REQUEST' && m.recurrence) withExceptions(cal, ev, m, attendees);
   return fold(cal.toString());
+}
+
+/** A series' removed occurrences as EXDATE, each changed one as a VEVENT of its own with its RECURRENCE-ID (RFC 5545 3.8.4.4). */
+function withExceptions(cal: Component, ev: Component, m: RequestSource, attendees: RequestSource['attendees']): void {
+  const utc = (ms: number): InstanceType<typeof ICAL.Time> => ICAL.Time.fromJSDate(new Date(ms), true);
+  for (const e of m.exceptions ?? []) {
+    if (e.deleted) {
+      ev.addPropertyWithValue('exdate', utc(e.originalStart));
+      continue;
+    }
+    const occurrence = new ICAL.Component('vevent');
+    occurrence.addPropertyWithValue('uid', m.uid);
+    occurrence.addPropertyWithValue('sequence', m.sequence);
+    occurrence.addPropertyWithValue('dtstamp', utc(Date.now()));
+    occurrence.addPropertyWithValue('recurrence-id', utc(e.originalStart));
+    const start = e.start ?? e.originalStart;
+    occurrence.addPropertyWithValue('dtstart', utc(start));
+    occurrence.addPropertyWithValue('dtend', utc(e.end ?? start + (m.end - m.start)));
+    occurrence.addPropertyWithValue('summary', clean(e.summary ?? m.summary));
+    const location = e.location ?? m.location;
+    if (location !== '') occurrence.addPropertyWithValue('location', clean(location));
+    if (m.organizer) addressProperty(occurrence, 'organizer', m.organizer.email, m.organizer.name);
+    for (const a of attendees) addressProperty(occurrence, 'attendee', a.email, a.name).setParameter('partstat', 'NEEDS-ACTION');
+    cal.addSubcomponent(occurrence);
+  }
 }
 
 /**

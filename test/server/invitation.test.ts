@@ -914,6 +914,20 @@ describe('meeting invitations (iCalendar)', () => {
       assert.doesNotMatch(composeRequest({ ...base, timezone: berlin }, 'REQUEST', ''), /VTIMEZONE/);
     });
 
+    it('a series goes out with its exceptions (EXDATE, and a VEVENT per changed occurrence) and reads back with them', () => {
+      const exceptions = [
+        { originalStart: utc('2026-12-22T10:00:00Z'), deleted: true },
+        { originalStart: utc('2026-12-29T10:00:00Z'), deleted: false, start: utc('2026-12-30T15:00:00Z'), end: utc('2026-12-30T16:00:00Z'), summary: 'Moved', location: 'Room 2' },
+      ];
+      const inv = parseInvitation(composeRequest({ ...base, recurrence: { type: 1, interval: 1, dayOfWeek: 4, occurrences: 6 }, exceptions }, 'REQUEST', ''));
+      assert.deepEqual(inv.exceptions, [
+        { originalStart: utc('2026-12-22T10:00:00Z'), deleted: true },
+        { originalStart: utc('2026-12-29T10:00:00Z'), deleted: false, start: utc('2026-12-30T15:00:00Z'), end: utc('2026-12-30T16:00:00Z'), summary: 'Moved', location: 'Room 2', busyStatus: 2 },
+      ]);
+      assert.deepEqual(inv.warnings, []);
+      assert.doesNotMatch(composeRequest({ ...base, recurrence: { type: 1, interval: 1, dayOfWeek: 4 }, exceptions }, 'CANCEL', ''), /EXDATE|RECURRENCE-ID/, 'a cancellation of the series names none');
+    });
+
     it('any recurrence EAS holds survives being written as an RRULE and read back', () => {
       // The start is a Tuesday, 15 December 2026: a rule without its own day takes the start's.
       const recurrence: fc.Arbitrary<EasRecurrence> = fc.oneof(
