@@ -5,6 +5,7 @@ import { ns } from '../wbxml/ns.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
 import type { BodyPreference, ItemOptions } from './options.js';
+import { compactDate } from '../pim/items.js';
 
 const E = ns('Email');
 const E2 = ns('Email2');
@@ -161,7 +162,8 @@ function meetingRequest(m: EmailMeeting, version: number): WbxmlElement {
     E('ResponseRequested', m.responseRequested ? 1 : 0),
     r && E('Recurrences', E('Recurrence',
       E('Type', r.type), E('Interval', r.interval),
-      r.until !== undefined && E('Until', easDate(r.until)),
+      // Until is a Compact DateTime here too, unlike the MeetingRequest's other dates.
+      r.until !== undefined && E('Until', compactDate(r.until)),
       r.occurrences !== undefined && E('Occurrences', r.occurrences),
       r.weekOfMonth !== undefined && E('WeekOfMonth', r.weekOfMonth),
       r.dayOfMonth !== undefined && E('DayOfMonth', r.dayOfMonth),

@@ -63,6 +63,11 @@ export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buf
   return { content, summary: summaryOf(cls, data), ...(schedule ? { schedule } : {}), ...(uid ? { uid } : {}) };
 }
 
+/** MS-ASDTYPE Compact DateTime (20261201T100000Z), which calendar items and recurrences use. */
+export function compactDate(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
 /** EAS dates: 20261201T100000Z (Calendar) or 2026-12-01T10:00:00.000Z; ms since the epoch. */
 export function parseEasDate(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -124,6 +129,16 @@ function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
     start, end, busy: Number.isInteger(busy) && busy >= 0 && busy <= 4 ? busy : 2,
     ...(rule ? { recurrence: { rule, ...(timezone ? { timezone } : {}), ...(exceptions.length ? { exceptions } : {}) } } : {}),
   };
+}
+
+/** A calendar item's Exceptions element, added (empty) when it has none. */
+export function exceptionsElement(data: WbxmlElement): WbxmlElement {
+  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
+  if (!list) {
+    list = { tag: 'Calendar:Exceptions', children: [] };
+    data.children.push(list);
+  }
+  return list;
 }
 
 /** The original start an Exception names (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0). */

@@ -5,7 +5,7 @@
 // AirSyncBase:Body from 12.0), and elements a version does not have, which it is not sent.
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
-import { parseEasDate, type PimClass } from './items.js';
+import { compactDate, parseEasDate, type PimClass } from './items.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
 const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
@@ -78,7 +78,7 @@ function exceptionsForVersion(list: WbxmlElement, version: number): WbxmlElement
     const named = parts.find((c) => c.tag === from);
     const at = parseEasDate(named?.text);
     if (named && at !== undefined && !parts.some((c) => c.tag === to)) {
-      const text = to === 'AirSyncBase:InstanceId' ? new Date(at).toISOString() : new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+      const text = to === 'AirSyncBase:InstanceId' ? new Date(at).toISOString() : compactDate(at);
       parts = parts.map((c) => (c === named ? x(to, text) : c));
     }
     if (parts === e.children) return e;

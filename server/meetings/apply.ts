@@ -7,7 +7,6 @@
 // change or cancel a meeting once placed (the stored organizer, the mail's From), a user's own
 // appointments are never changed by mail, and a reply counts only from an attendee the organizer invited.
 import { PimDataError } from '../../eas/pim/items.js';
-import type { PartStat } from './invitation.js';
 import { FolderType, type Mailbox, type StoredMeeting } from '../store/mailbox.js';
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer, withException } from './calendar.js';
 
@@ -43,7 +42,7 @@ function apply(mailbox: Mailbox, user: { id: number; address: string }, m: Store
     const answer = m.attendees[0];
     if (!answer) return nothing('unreadable');
     if (!from.includes(answer.email)) return nothing('not-an-attendee');
-    const item = withAttendeeAnswer(existing.content, answer, answer.partstat as PartStat);
+    const item = withAttendeeAnswer(existing.content, answer, answer.partstat);
     if (!item) return nothing('not-an-attendee');
     mailbox.replaceItem(user.id, existing.id, item);
     return { folders: [existing.folderId], outcome: 'answer-recorded' };

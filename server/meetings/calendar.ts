@@ -2,7 +2,7 @@
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
 import { truncateUtf8 } from '../../eas/email/render.js';
-import { decodePimData, encodePimData, exceptionOriginal } from '../../eas/pim/items.js';
+import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -40,11 +40,6 @@ export function storedMeetingOf(inv: Invitation): StoredMeeting {
   };
 }
 
-/** MS-ASCAL's compact UTC date form. */
-export function calendarDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-}
-
 export interface AttendeeState {
   responseType: number;
   busyStatus: number;
@@ -70,21 +65,21 @@ export function attendeeItem(m: StoredMeeting, state: AttendeeState, body: strin
     C('BusyStatus', state.busyStatus),
     m.organizer && C('OrganizerName', m.organizer.name ?? m.organizer.email),
     m.organizer && C('OrganizerEmail', m.organizer.email),
-    C('DtStamp', calendarDate(m.dtstamp)),
-    C('EndTime', calendarDate(m.end)),
+    C('DtStamp', compactDate(m.dtstamp)),
+    C('EndTime', compactDate(m.end)),
     m.location !== '' && C('Location', m.location),
     m.reminderMinutes !== undefined && C('Reminder', m.reminderMinutes),
     C('Sensitivity', m.sensitivity),
     C('Subject', subject),
-    C('StartTime', calendarDate(m.start)),
+    C('StartTime', compactDate(m.start)),
     C('UID', m.uid),
     C('MeetingStatus', state.meetingStatus),
     m.attendees.length > 0 && C('Attendees', m.attendees.map((a) => C('Attendee',
       C('Email', a.email), C('Name', a.name ?? a.email),
-      C('AttendeeStatus', ATTENDEE_STATUS[a.partstat as PartStat] ?? 0), C('AttendeeType', ATTENDEE_TYPE[a.type])))),
+      C('AttendeeStatus', ATTENDEE_STATUS[a.partstat] ?? 0), C('AttendeeType', ATTENDEE_TYPE[a.type])))),
     r && C('Recurrence',
       C('Type', r.type), C('Interval', r.interval),
-      r.until !== undefined && C('Until', calendarDate(r.until)),
+      r.until !== undefined && C('Until', compactDate(r.until)),
       r.occurrences !== undefined && C('Occurrences', r.occurrences),
       r.weekOfMonth !== undefined && C('WeekOfMonth', r.weekOfMonth),
       r.dayOfMonth !== undefined && C('DayOfMonth', r.dayOfMonth),
@@ -161,10 +156,10 @@ function exceptionElement(e: MeetingException): WbxmlElement {
   const C = (name: string, ...content: Parameters<typeof x>[1][]): WbxmlElement => x(`Calendar:${name}`, ...content);
   return C('Exception',
     e.deleted && C('Deleted', 1),
-    C('ExceptionStartTime', calendarDate(e.originalStart)),
+    C('ExceptionStartTime', compactDate(e.originalStart)),
     !e.deleted && e.summary !== undefined && C('Subject', e.summary),
-    !e.deleted && e.start !== undefined && C('StartTime', calendarDate(e.start)),
-    !e.deleted && e.end !== undefined && C('EndTime', calendarDate(e.end)),
+    !e.deleted && e.start !== undefined && C('StartTime', compactDate(e.start)),
+    !e.deleted && e.end !== undefined && C('EndTime', compactDate(e.end)),
     !e.deleted && e.location !== undefined && C('Location', e.location),
     !e.deleted && e.busyStatus !== undefined && C('BusyStatus', e.busyStatus),
     !e.deleted && e.responseType !== undefined && C('ResponseType', e.responseType));
@@ -176,11 +171,7 @@ function exceptionElement(e: MeetingException): WbxmlElement {
  */
 export function withException(content: Buffer, e: MeetingException): ReturnType<typeof encodePimData> {
   const data = decodePimData(content);
-  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
-  if (!list) {
-    list = x('Calendar:Exceptions');
-    data.children.push(list);
-  }
+  const list = exceptionsElement(data);
   list.children = list.children.filter((c) => exceptionOriginal(c) !== e.originalStart);
   list.children.push(exceptionElement(e));
   return encodePimData('Calendar', data);
@@ -203,11 +194,7 @@ export function isSeries(content: Buffer): boolean {
  */
 export function withOccurrenceAnswer(content: Buffer, instance: number, duration: number, state: AttendeeState | 'declined'): ReturnType<typeof encodePimData> {
   const data = decodePimData(content);
-  let list = data.children.find((c) => c.tag === 'Calendar:Exceptions');
-  if (!list) {
-    list = x('Calendar:Exceptions');
-    data.children.push(list);
-  }
+  const list = exceptionsElement(data);
   const at = list.children.findIndex((c) => exceptionOriginal(c) === instance);
   if (state === 'declined') {
     const removed = exceptionElement({ originalStart: instance, deleted: true });

@@ -41,7 +41,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
     const name = childText(a, 'Calendar:Name')?.trim();
     const kind = Number(childText(a, 'Calendar:AttendeeType'));
     const type = kind === 2 ? 'optional' as const : kind === 3 ? 'resource' as const : 'required' as const;
-    return [{ email, ...(name && name !== email ? { name } : {}), type, partstat: 'needs-action', rsvp: true }];
+    return [{ email, ...(name && name !== email ? { name } : {}), type, partstat: 'needs-action' as const, rsvp: true }];
   });
   if (attendees.length === 0) return undefined;
   const busy = num('BusyStatus') ?? 2;

@@ -1,6 +1,6 @@
 // RRULE to MS-ASCAL Recurrence: EAS holds one rule of a few fixed shapes, so a rule either maps onto
 // one of them or comes back as the reason it cannot, for the reader to warn about.
-import type { PimRecurrence } from '../../eas/pim/items.js';
+import { compactDate, type PimRecurrence } from '../../eas/pim/items.js';
 import { BYDAY, WEEKDAYS, wallMs, type Recur, type Wall } from './ical-values.js';
 
 /** MS-ASCAL Recurrence, as the calendar items hold it (eas/pim/items.ts). */
@@ -94,7 +94,7 @@ export function rruleOf(r: EasRecurrence): string {
   }
   if (r.interval > 1) parts.push(`INTERVAL=${r.interval}`);
   if (r.occurrences !== undefined) parts.push(`COUNT=${r.occurrences}`);
-  else if (r.until !== undefined) parts.push(`UNTIL=${new Date(r.until).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`);
+  else if (r.until !== undefined) parts.push(`UNTIL=${compactDate(r.until)}`);
   return parts.join(';');
 
   function nthParts(x: EasRecurrence): string[] {

@@ -1,6 +1,7 @@
 // Folders and messages of each user's mailbox. Every change stamps the store-wide modseq so sync
 // states can tell what a device has not yet seen.
 import type { EmailMeeting } from '../../eas/backend.js';
+import type { PartStat } from '../meetings/invitation.js';
 import { conversationFor, type Conversation } from '../conversation.js';
 import type { Db } from './db.js';
 import { nextModseq } from './db.js';
@@ -189,7 +190,7 @@ export interface StoredMessage {
 /** What a meeting message or the calendar item it made keeps of the invitation (see server/meetings). */
 export interface StoredMeeting extends EmailMeeting {
   summary: string;
-  attendees: Array<{ email: string; name?: string; type: 'required' | 'optional' | 'resource'; partstat: string; rsvp: boolean }>;
+  attendees: Array<{ email: string; name?: string; type: 'required' | 'optional' | 'resource'; partstat: PartStat; rsvp: boolean }>;
   /** A series' removed and changed occurrences (server/meetings/invitation.ts InvitationException). */
   exceptions?: Array<{ originalStart: number; deleted: boolean; start?: number; end?: number; summary?: string; location?: string; busyStatus?: number }>;
 }
