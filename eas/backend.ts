@@ -9,6 +9,7 @@ import type { DirectoryPort } from './ports/directory.js';
 import type { DraftsPort } from './ports/drafts.js';
 import type { PimPort } from './ports/pim.js';
 import type { MeetingPort } from './ports/meetings.js';
+import type { PimRecurrence } from './pim/items.js';
 
 export interface Principal {
   userId: number;
@@ -96,10 +97,7 @@ export interface EmailMeeting {
   recurrenceId?: number;
   reminderMinutes?: number;
   responseRequested: boolean;
-  recurrence?: {
-    type: number; interval: number; until?: number; occurrences?: number;
-    dayOfWeek?: number; dayOfMonth?: number; weekOfMonth?: number; monthOfYear?: number;
-  };
+  recurrence?: PimRecurrence;
   sensitivity: number;
   busyStatus: number;
   /** MS-ASCAL Timezone (base64 TIME_ZONE_INFORMATION). */

@@ -5,7 +5,7 @@ import { ns } from '../wbxml/ns.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
 import type { BodyPreference, ItemOptions } from './options.js';
-import { compactDate } from '../pim/items.js';
+import { recurrenceElements } from '../pim/items.js';
 
 const E = ns('Email');
 const E2 = ns('Email2');
@@ -160,15 +160,7 @@ function meetingRequest(m: EmailMeeting, version: number): WbxmlElement {
     m.recurrenceId !== undefined && E('RecurrenceId', easDate(m.recurrenceId)),
     m.reminderMinutes !== undefined && E('Reminder', m.reminderMinutes * 60),
     E('ResponseRequested', m.responseRequested ? 1 : 0),
-    r && E('Recurrences', E('Recurrence',
-      E('Type', r.type), E('Interval', r.interval),
-      // Until is a Compact DateTime here too, unlike the MeetingRequest's other dates.
-      r.until !== undefined && E('Until', compactDate(r.until)),
-      r.occurrences !== undefined && E('Occurrences', r.occurrences),
-      r.weekOfMonth !== undefined && E('WeekOfMonth', r.weekOfMonth),
-      r.dayOfMonth !== undefined && E('DayOfMonth', r.dayOfMonth),
-      r.dayOfWeek !== undefined && E('DayOfWeek', r.dayOfWeek),
-      r.monthOfYear !== undefined && E('MonthOfYear', r.monthOfYear))),
+    r && E('Recurrences', E('Recurrence', recurrenceElements((name, value) => E(name as Parameters<typeof E>[0], value), r))),
     E('Sensitivity', m.sensitivity),
     E('BusyStatus', m.busyStatus),
     E('TimeZone', m.timezone),

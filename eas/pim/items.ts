@@ -165,6 +165,21 @@ function readExceptions(list: WbxmlElement | undefined): PimOccurrenceChange[] {
   return out;
 }
 
+/**
+ * A recurrence's elements in the order MS-ASCAL and MS-ASEMAIL give them, in the namespace `el`
+ * makes (Calendar:Recurrence, or Email:Recurrence in a MeetingRequest; Until is a Compact DateTime in both).
+ */
+export function recurrenceElements(el: (name: string, value: string | number) => WbxmlElement, r: PimRecurrence): WbxmlElement[] {
+  const out = [el('Type', r.type), el('Interval', r.interval)];
+  if (r.until !== undefined) out.push(el('Until', compactDate(r.until)));
+  if (r.occurrences !== undefined) out.push(el('Occurrences', r.occurrences));
+  if (r.weekOfMonth !== undefined) out.push(el('WeekOfMonth', r.weekOfMonth));
+  if (r.dayOfMonth !== undefined) out.push(el('DayOfMonth', r.dayOfMonth));
+  if (r.dayOfWeek !== undefined) out.push(el('DayOfWeek', r.dayOfWeek));
+  if (r.monthOfYear !== undefined) out.push(el('MonthOfYear', r.monthOfYear));
+  return out;
+}
+
 /** A Calendar:Recurrence element read; undefined when it names no type EAS defines. */
 export function readRecurrence(r: WbxmlElement | undefined): PimRecurrence | undefined {
   if (!r) return undefined;

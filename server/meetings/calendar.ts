@@ -2,7 +2,7 @@
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
 import { truncateUtf8 } from '../../eas/email/render.js';
-import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement } from '../../eas/pim/items.js';
+import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, recurrenceElements } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -77,14 +77,7 @@ export function attendeeItem(m: StoredMeeting, state: AttendeeState, body: strin
     m.attendees.length > 0 && C('Attendees', m.attendees.map((a) => C('Attendee',
       C('Email', a.email), C('Name', a.name ?? a.email),
       C('AttendeeStatus', ATTENDEE_STATUS[a.partstat] ?? 0), C('AttendeeType', ATTENDEE_TYPE[a.type])))),
-    r && C('Recurrence',
-      C('Type', r.type), C('Interval', r.interval),
-      r.until !== undefined && C('Until', compactDate(r.until)),
-      r.occurrences !== undefined && C('Occurrences', r.occurrences),
-      r.weekOfMonth !== undefined && C('WeekOfMonth', r.weekOfMonth),
-      r.dayOfMonth !== undefined && C('DayOfMonth', r.dayOfMonth),
-      r.dayOfWeek !== undefined && C('DayOfWeek', r.dayOfWeek),
-      r.monthOfYear !== undefined && C('MonthOfYear', r.monthOfYear)),
+    r && C('Recurrence', recurrenceElements((name, value) => C(name, value), r)),
     // A changed occurrence shows as the meeting does to this attendee (tentative until answered).
     r && m.exceptions !== undefined && m.exceptions.length > 0 && C('Exceptions', m.exceptions.map((e) => exceptionElement({ ...e, busyStatus: state.busyStatus }))),
     C('ResponseRequested', m.responseRequested ? 1 : 0),

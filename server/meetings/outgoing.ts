@@ -5,7 +5,7 @@
 import ICAL from 'ical.js';
 import { clean, CONTROLS, type Component, type Property } from './ical-values.js';
 import type { Invitation } from './invitation.js';
-import { rruleOf, type EasRecurrence } from './recurrence.js';
+import { rruleOf } from './recurrence.js';
 import { utcToWall, zoneRules } from './occurrences.js';
 import type { StoredMeeting } from '../store/mailbox.js';
 
@@ -76,7 +76,7 @@ export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', d
     p.setParameter('partstat', 'NEEDS-ACTION');
     p.setParameter('rsvp', m.responseRequested ? 'TRUE' : 'FALSE');
   }
-  if (m.recurrence) ev.addPropertyWithValue('rrule', ICAL.Recur.fromString(rruleOf(m.recurrence as EasRecurrence)));
+  if (m.recurrence) ev.addPropertyWithValue('rrule', ICAL.Recur.fromString(rruleOf(m.recurrence)));
   ev.addPropertyWithValue('class', CLASS_NAMES[m.sensitivity] ?? 'PUBLIC');
   ev.addPropertyWithValue('transp', m.busyStatus === 0 ? 'TRANSPARENT' : 'OPAQUE');
   ev.addPropertyWithValue('status', method === 'CANCEL' ? 'CANCELLED' : 'CONFIRMED');
