@@ -44,9 +44,13 @@ export class MeetingService implements MeetingPort {
       if (!fromCalendar) return invalid('InstanceId names an occurrence of a calendar item, not of an invitation mail');
       return this.respondToOccurrence(p, item.id, item.folderId, meeting, { ...req, instance: req.instance }, state);
     }
+    // The calendar item an invitation mail answers: one the same organizer's invitations made. An
+    // item of the user's own, or another organizer's, that shares the UID is not for mail to touch.
+    const placed = fromCalendar ? undefined : mailbox.calendarItemByUid(p.userId, meeting.uid);
+    if (placed && placed.meeting?.organizer?.email !== meeting.organizer?.email) return invalid('the calendar holds another meeting with this UID');
     if (!fromCalendar && meeting.recurrenceId !== undefined) {
       // An invitation to one occurrence of a series the calendar holds answers that occurrence alone.
-      const series = mailbox.calendarItemByUid(p.userId, meeting.uid);
+      const series = placed;
       if (series && isSeries(series.content)) {
         const outcome = await this.respondToOccurrence(p, series.id, series.folderId, meeting, { ...req, instance: meeting.recurrenceId }, state);
         if (outcome.kind === 'answered' || outcome.kind === 'send-failed') this.toDeletedItems(p, item.id, item.folderId);
@@ -57,7 +61,7 @@ export class MeetingService implements MeetingPort {
     const folders: number[] = [];
     try {
       this.deps.store.db.transaction(() => {
-        const existing = fromCalendar ? { id: item.id, folderId: item.folderId } : mailbox.calendarItemByUid(p.userId, meeting.uid);
+        const existing = fromCalendar ? { id: item.id, folderId: item.folderId } : placed;
         if (req.answer === 'declined') {
           if (existing && mailbox.deleteMessage(p.userId, existing.id)) folders.push(existing.folderId);
         } else if (existing) {

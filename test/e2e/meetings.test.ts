@@ -693,6 +693,11 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     await smtp(forged('take-over', 'olivia@fabrikam.test', ics({ uid: `own-${uid}`, summary: 'Mine now' })), ['bob@contoso.test']);
     assert.equal(outcome('take-over'), 'bob@contoso.test:not-the-organizer');
     assert.equal((await sync(bob, 'Calendar')).changes.has(ownId), false);
+    // Nor by declining that invitation.
+    const [takeOverMail] = added(await sync(bob, 'Inbox'), 'take-over');
+    const [declined] = await respond(bob, [{ answer: 3, folder: bob.folders.get('Inbox'), requestId: takeOverMail }]);
+    assert.equal(childText(declined, 'MeetingResponse:Status'), '2');
+    assert.equal((await sync(bob, 'Calendar')).deletes.length, 0, 'his appointment stays');
 
     // Alice organizes; a reply from someone she did not invite, or in an attendee's name from another address, changes nothing.
     const made = await sync(alice, 'Calendar', [A('Add', A('ClientId', `org-${uid}`), A('ApplicationData', CAL('Subject', 'Planning'),
