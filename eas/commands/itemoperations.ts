@@ -212,7 +212,7 @@ async function fetchOperation(fc: FetchContext, el: WbxmlElement): Promise<Wbxml
   const folderType = backend.folderType(principal, backend.folderOfMessage(principal, itemId) ?? -1);
   const pim = folderType === undefined ? undefined : pimClassOfFolderType(folderType);
   if (pim) {
-    const item = pimItemsForDevice(fc.ctx, [itemId]).get(itemId);
+    const item = pimItemsForDevice(fc.ctx, [itemId], options.bodyPreferences).get(itemId);
     if (!item) return fail(St.NotFound);
     return IO('Fetch', IO('Status', St.Success), ids, A('Class', pim), IO('Properties', item.data.children));
   }

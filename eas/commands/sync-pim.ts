@@ -3,6 +3,7 @@
 import { child, childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { decodePimData, encodePimData, exceptionOriginal, exceptionsElement, MESSAGE_CLASS, parseEasDate, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
 import { formsOf, pimDataForVersion } from '../pim/versions.js';
+import type { BodyPreference } from '../email/options.js';
 import type { CommandContext } from './context.js';
 import { V160 } from '../version.js';
 import type { PimWriteOptions } from '../ports/pim.js';
@@ -125,12 +126,12 @@ function isEmpty(el: WbxmlElement): boolean {
 }
 
 /** The items as this device's protocol version reads them (eas/pim/versions.ts), with their change stamps. */
-export function pimItemsForDevice(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
+export function pimItemsForDevice(ctx: CommandContext, ids: number[], preferences: readonly BodyPreference[] = []): Map<number, { data: WbxmlElement; modseq: number }> {
   const out = new Map<number, { data: WbxmlElement; modseq: number }>();
   for (const [id, item] of ctx.backend.pim.items(ctx.principal, ids)) {
     const data = decodePimData(item.content);
     const cls = pimClassOfMessageClass(item.messageClass);
-    out.set(id, { data: cls ? pimDataForVersion(cls, data, ctx.version) : data, modseq: item.modseq });
+    out.set(id, { data: cls ? pimDataForVersion(cls, data, ctx.version, preferences) : data, modseq: item.modseq });
   }
   return out;
 }

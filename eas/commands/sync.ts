@@ -290,7 +290,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
       }
       case 'AirSync:Fetch': {
         if (pim) {
-          const found = mine ? pimItemsForDevice(ctx, [ref.itemId]).get(ref.itemId) : undefined;
+          const found = mine ? pimItemsForDevice(ctx, [ref.itemId], c.options.bodyPreferences).get(ref.itemId) : undefined;
           fetched.push(found
             ? A('Fetch', A('ServerId', serverId!), A('Status', SyncStatus.Success), found.data)
             : A('Fetch', A('ServerId', serverId ?? ''), A('Status', SyncStatus.NotFound)));
@@ -339,7 +339,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
     }
     if (pim) {
       // A PIM item goes out whole, for a Change too: devices replace the item they hold.
-      const found = pimItemsForDevice(ctx, [...diff.changes, ...diff.adds].map((d) => d.id));
+      const found = pimItemsForDevice(ctx, [...diff.changes, ...diff.adds].map((d) => d.id), c.options.bodyPreferences);
       for (const [verb, list] of [['Change', diff.changes], ['Add', diff.adds]] as const) {
         for (const d of list) {
           const item = found.get(d.id);

@@ -6,6 +6,8 @@
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
 import { compactDate, parseEasDate, type PimClass } from './items.js';
+import { truncateUtf8 } from '../email/render.js';
+import type { BodyPreference } from '../email/options.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
 const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
@@ -19,11 +21,15 @@ const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
 /** The class's own body element, which 2.5 reads instead of AirSyncBase:Body. */
 const LEGACY_BODY: Readonly<Partial<Record<PimClass, string>>> = { Contacts: 'Contacts:Body', Calendar: 'Calendar:Body', Tasks: 'Tasks:Body' };
 
-/** The stored ApplicationData as a device of `version` (x10) reads it; the stored element is not changed. */
-export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: number): WbxmlElement {
+/**
+ * The stored ApplicationData as a device of `version` (x10) reads it, its body cut to what the
+ * device's BodyPreference for that body type asks; the stored element is not changed.
+ */
+export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: number, preferences: readonly BodyPreference[] = []): WbxmlElement {
   let children = data.children;
   const legacyBody = LEGACY_BODY[cls];
   if (legacyBody) children = bodyForVersion(children, legacyBody, version);
+  if (version >= V120 && preferences.length > 0) children = children.map((c) => (c.tag === 'AirSyncBase:Body' ? bodyAsPreferred(c, preferences, version) : c));
   if (cls === 'Calendar') {
     children = locationForVersion(children, version);
     children = children.map((c) => (c.tag === 'Calendar:Exceptions' ? exceptionsForVersion(c, version) : c));
@@ -31,6 +37,25 @@ export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: nu
     if (absent.size > 0) children = children.map((c) => without(c, absent)).filter((c): c is WbxmlElement => c !== undefined);
   }
   return children === data.children ? data : { ...data, children };
+}
+
+/**
+ * MS-ASAIRS Body as a device asked for it: the stored type (items are not converted between text
+ * and HTML), cut to the TruncationSize of the preference for that type (else the first), with its
+ * full size and whether it was cut; AllOrNone sends no Data rather than a cut one.
+ */
+function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreference[], version: number): WbxmlElement {
+  const type = Number(childText(body, 'AirSyncBase:Type') ?? '1');
+  const pref = preferences.find((p) => p.type === type) ?? preferences[0]!;
+  const full = childText(body, 'AirSyncBase:Data') ?? '';
+  const cut = pref.truncationSize === undefined ? { text: full, truncated: false } : truncateUtf8(full, pref.truncationSize);
+  const withhold = cut.truncated && pref.allOrNone;
+  return x('AirSyncBase:Body',
+    x('AirSyncBase:Type', type),
+    x('AirSyncBase:EstimatedDataSize', Buffer.byteLength(full, 'utf8')),
+    x('AirSyncBase:Truncated', cut.truncated ? 1 : 0),
+    !withhold && x('AirSyncBase:Data', cut.text),
+    version >= V140 && pref.preview !== undefined && pref.preview > 0 && x('AirSyncBase:Preview', full.replace(/\s+/g, ' ').trim().slice(0, pref.preview)));
 }
 
 function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: number): WbxmlElement[] {

@@ -272,7 +272,18 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
       A('SyncKey', second.keys.get('Calendar')!), G('CollectionId', phone.folders.get('Calendar')!), A('Options', A('FilterType', '4'))))));
     assert.equal(childText(child(child(estimate.body, 'GetItemEstimate:Response'), 'GetItemEstimate:Collection'), 'GetItemEstimate:Estimate'), '1');
     const got = await sync(second, 'Calendar', [], filtered);
-    assert.deepEqual([...got.adds.values()].map((d) => d.children), [meeting]);
+    // The body as asked for (BodyPreference): its size and that it is whole; the rest exactly as sent.
+    const asSent = meeting.map((e) => (e.tag === 'AirSyncBase:Body'
+      ? B('Body', B('Type', '1'), B('EstimatedDataSize', '16'), B('Truncated', '0'), B('Data', 'Agenda to follow')) : e));
+    assert.deepEqual([...got.adds.values()].map((d) => d.children), [asSent]);
+    // A device that asks for 6 bytes gets 6, marked truncated; with AllOrNone, no Data at all.
+    for (const [allOrNone, data] of [[false, 'Agenda'], [true, undefined]] as const) {
+      const third: Device = { c: new EasClient({ ...phone.c.opts, deviceId: `PimDev${++counter}` }), folders: phone.folders, keys: new Map() };
+      await third.c.provision();
+      const cut = await sync(third, 'Calendar', [], [A('Options', B('BodyPreference', B('Type', '1'), B('TruncationSize', '6'), allOrNone && B('AllOrNone', '1')))]);
+      const body = child([...cut.adds.values()][0], 'AirSyncBase:Body');
+      assert.deepEqual([childText(body, 'AirSyncBase:EstimatedDataSize'), childText(body, 'AirSyncBase:Truncated'), childText(body, 'AirSyncBase:Data')], ['16', '1', data]);
+    }
 
     const task = [T('Subject', 'File the expenses'), T('Importance', '1'), T('Complete', '0'), T('DueDate', '2026-12-05T00:00:00.000Z')];
     const note = [N('Subject', 'Door code'), N('MessageClass', 'IPM.StickyNote'), B('Body', B('Type', '1'), B('Data', '4711'))];
