@@ -158,7 +158,7 @@ export class MailFlow {
       if (counted) this.deliveriesInProgress--;
     }
     const { parsed, users, notLocal, decision } = prepared;
-    const meeting = await this.readMeeting(raw, parsed);
+    const meeting = this.readMeeting(parsed);
     const receivedAt = new Date();
     const visible = new Set([...parsed.toAddresses, ...parsed.ccAddresses].map((a) => a.toLowerCase()));
     const base = { ...toNewMessage(parsed, raw, receivedAt), smimeVerdict: decision.verdict && JSON.stringify(decision.verdict), ...meeting };
@@ -190,8 +190,8 @@ export class MailFlow {
    * ordinary message (logged): the person still gets the invitation's text, as Exchange delivers it.
    * S/MIME mail keeps its S/MIME class, which clients need to verify or decrypt it.
    */
-  private async readMeeting(raw: Buffer, parsed: ParsedMessage): Promise<ReadMeeting | undefined> {
-    const found = await meetingOf(raw, parsed);
+  private readMeeting(parsed: ParsedMessage): ReadMeeting | undefined {
+    const found = meetingOf(parsed);
     if (!found) return undefined;
     if ('error' in found) {
       this.log({ level: 'warn', msg: 'calendar part not read', messageId: parsed.messageId, reason: found.error });
@@ -309,7 +309,7 @@ export class MailFlow {
       }
     }
 
-    const meeting = await this.readMeeting(outRaw, parsed);
+    const meeting = this.readMeeting(parsed);
     const now = new Date();
     const verdict = decision.verdict && JSON.stringify(decision.verdict);
     const base = { ...toNewMessage(parsed, outRaw, now), smimeVerdict: verdict, ...meeting };
@@ -369,7 +369,7 @@ export class MailFlow {
   /** Stores a message into a folder as it is (fixtures, imports): no routing. */
   async importInto(userId: number, folderId: number, raw: Buffer, opts: { read?: boolean; receivedAt?: Date } = {}): Promise<number> {
     const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
-    const meeting = await this.readMeeting(raw, parsed);
+    const meeting = this.readMeeting(parsed);
     const m = toNewMessage(parsed, raw, opts.receivedAt ?? parsed.date);
     return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting });
   }

@@ -9,7 +9,7 @@ import libmime from 'libmime';
 import { decode as decodeCharset } from 'libmime/lib/charset.js';
 import libqp from 'libqp';
 import { base64DecodedSize } from './base64-size.js';
-import type { AttachmentMeta } from './mail-content.js';
+import { CALENDAR_TYPES, MAX_CALENDAR_PART_BYTES, type AttachmentMeta } from './mail-content.js';
 import { fallBack } from './lean-fallback.js';
 import { contentIdOf, type LeanNode } from './lean-tree.js';
 
@@ -24,6 +24,7 @@ export interface BodyContent {
   html?: string;
   textConversionError?: string;
   attachments: AttachmentMeta[];
+  calendar?: string;
 }
 
 /** What the walk over the tree collects, in mailparser's terms. */
@@ -33,6 +34,8 @@ interface Collected {
   attachments: AttachmentMeta[];
   hasText: boolean;
   hasHtml: boolean;
+  /** The first calendar part (a meeting invitation). */
+  calendar?: LeanNode;
 }
 
 interface Assembled {
@@ -46,7 +49,9 @@ export function readBodies(root: LeanNode, maxHtmlToTextBytes: number): BodyCont
   collect(root, collected);
   const out: Assembled = { text: [], html: [] };
   assemble(root, false, collected, maxHtmlToTextBytes, out);
+  const calendar = collected.calendar && decodedSize(collected.calendar) <= MAX_CALENDAR_PART_BYTES ? transferDecode(collected.calendar).toString('utf8') : undefined;
   return {
+    ...(calendar !== undefined ? { calendar } : {}),
     ...(out.text.length ? { text: out.text.join('\n') } : {}),
     ...(out.html.length ? { html: out.html.join('<br/>\n') } : {}),
     ...(out.conversionError !== undefined ? { textConversionError: out.conversionError } : {}),
@@ -57,7 +62,9 @@ export function readBodies(root: LeanNode, maxHtmlToTextBytes: number): BodyCont
 function collect(node: LeanNode, c: Collected): void {
   if (!node.multipart) {
     if (isAttachment(node)) {
-      c.attachments.push(attachmentOf(node));
+      const meta = attachmentOf(node);
+      c.attachments.push(meta);
+      if (!c.calendar && CALENDAR_TYPES.has(meta.contentType)) c.calendar = node;
     } else {
       if (node.contentType === 'text/html') c.hasHtml = true;
       else c.hasText = true;

@@ -41,10 +41,20 @@ export interface MailContent extends TopLevelFields {
   textConversionError?: string;
   /** In mailparser's order: a stored message re-parsed later finds each at the same index. */
   attachments: AttachmentMeta[];
+  /** The first calendar part's text (a meeting invitation), when it is at most MAX_CALENDAR_PART_BYTES. */
+  calendar?: string;
 }
 
+/** Media types of a calendar part: iCalendar beside the text, or attached as an .ics file. */
+export const CALENDAR_TYPES: ReadonlySet<string> = new Set(['text/calendar', 'application/ics']);
+
+/** Largest calendar part kept from the parse; the meeting reader refuses larger ones anyway. */
+export const MAX_CALENDAR_PART_BYTES = 256 * 1024;
+
 export function contentFromMailparser(mail: ParsedMail): MailContent {
+  const calendar = mail.attachments.find((a) => CALENDAR_TYPES.has(a.contentType.toLowerCase()));
   return {
+    ...(calendar?.content && calendar.content.length <= MAX_CALENDAR_PART_BYTES ? { calendar: calendar.content.toString('utf8') } : {}),
     subject: mail.subject ?? '',
     from: mailboxes(mail.from),
     to: mailboxes(mail.to),

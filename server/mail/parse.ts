@@ -137,6 +137,7 @@ async function parseWith(raw: Buffer, opts: ParseOptions, tryLean: boolean): Pro
     ...(mail?.inReplyTo ? { inReplyTo: clean(mail.inReplyTo) } : {}),
     references: (mail?.references ?? []).map(clean),
     attachments,
+    ...(!opaque && mail?.calendar !== undefined ? { calendar: mail.calendar } : {}),
     hasAttachments: attachments.some((a) => !a.isInline),
     fromAddresses: plainAddresses(mail?.from ?? []),
     toAddresses: plainAddresses(to),

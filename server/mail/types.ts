@@ -56,6 +56,8 @@ export interface ParsedMessage {
   references: string[];
   /** Metadata only. Empty for encrypted/opaque S/MIME; a clear-signed message's signature part is left out. */
   attachments: AttachmentInfo[];
+  /** The first calendar part's text (a meeting invitation), when the parse kept it (at most 256 KiB). */
+  calendar?: string;
   /** True when some attachment is not inline. */
   hasAttachments: boolean;
   /** Plain lower-case addresses of From (meeting updates must come from their organizer). */

@@ -1,30 +1,20 @@
 // Finding the invitation in a mail: its first text/calendar part (Outlook, Google and Apple put it
-// in multipart/alternative beside the text; some send it as an .ics attachment). Only mail that has
-// such a part is parsed a second time, so ordinary mail costs nothing more.
+// in multipart/alternative beside the text; some send it as an .ics attachment), whose text the
+// ingest parse keeps, so a meeting costs no second parse of the message.
+import { CALENDAR_TYPES, MAX_CALENDAR_PART_BYTES } from '../mail/mail-content.js';
 import type { ParsedMessage } from '../mail/types.js';
-import { reparseStored } from '../mail/reparse.js';
-import { InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, type Invitation } from './invitation.js';
-
-const CALENDAR_TYPES = new Set(['text/calendar', 'application/ics']);
+import { InvitationError, parseInvitation, type Invitation } from './invitation.js';
 
 export type MailMeeting =
   | { invitation: Invitation }
   | { error: string };
 
 /** The meeting a parsed mail carries; undefined when it carries none (or the server cannot read it: encrypted, opaque-signed). */
-export async function meetingOf(raw: Buffer, parsed: ParsedMessage): Promise<MailMeeting | undefined> {
+export function meetingOf(parsed: ParsedMessage): MailMeeting | undefined {
   if (!parsed.attachments.some((a) => CALENDAR_TYPES.has(a.contentType))) return undefined;
-  let mail;
+  if (parsed.calendar === undefined) return { error: `the calendar part is larger than ${MAX_CALENDAR_PART_BYTES} bytes` };
   try {
-    mail = await reparseStored(raw);
-  } catch (e) {
-    return { error: `the message could not be read again for its calendar part: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  const part = mail.attachments.find((a) => CALENDAR_TYPES.has(a.contentType.toLowerCase()));
-  if (!part) return { error: 'the calendar part was not found when the message was read again' };
-  if (part.content.length > MAX_ICALENDAR_BYTES) return { error: `the calendar part takes ${part.content.length} bytes, more than ${MAX_ICALENDAR_BYTES}` };
-  try {
-    return { invitation: parseInvitation(part.content.toString('utf8')) };
+    return { invitation: parseInvitation(parsed.calendar) };
   } catch (e) {
     if (e instanceof InvitationError) return { error: e.message };
     throw e;
