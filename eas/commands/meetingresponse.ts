@@ -16,7 +16,7 @@ export const MeetingResponseStatus = { Success: 1, InvalidRequest: 2, MailboxErr
 
 export const MAX_MEETING_RESPONSES = 100;
 
-const ANSWERS: Readonly<Record<string, MeetingAnswer>> = { 1: 'accepted', 2: 'tentative', 3: 'declined' };
+const ANSWERS: ReadonlyMap<string, MeetingAnswer> = new Map([['1', 'accepted'], ['2', 'tentative'], ['3', 'declined']]);
 
 /** The largest SendResponse text kept, in characters. */
 const MAX_RESPONSE_TEXT = 64 * 1024;
@@ -36,7 +36,7 @@ async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<Wb
     return reply(MeetingResponseStatus.InvalidRequest);
   };
 
-  const answer = ANSWERS[childText(request, 'MeetingResponse:UserResponse')?.trim() ?? ''];
+  const answer = ANSWERS.get(childText(request, 'MeetingResponse:UserResponse')?.trim() ?? '');
   if (!answer) return refuse('UserResponse is not 1, 2 or 3');
   let target: { folderId: number; itemId: number } | undefined;
   if (longId !== undefined) {

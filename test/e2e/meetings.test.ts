@@ -144,7 +144,7 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     return found[0]!;
   }
 
-  async function respond(d: Device, requests: Array<{ answer: number; folder?: string; requestId?: string; extra?: WbxmlElement[] }>): Promise<WbxmlElement[]> {
+  async function respond(d: Device, requests: Array<{ answer: number | string; folder?: string; requestId?: string; extra?: WbxmlElement[] }>): Promise<WbxmlElement[]> {
     const r = await d.c.send('MeetingResponse', MR('MeetingResponse', requests.map((q) => MR('Request',
       MR('UserResponse', q.answer), q.folder !== undefined && MR('CollectionId', q.folder), q.requestId !== undefined && MR('RequestId', q.requestId),
       ...(q.extra ?? [])))));
@@ -736,6 +736,9 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     ]);
     assert.deepEqual(results.map((r) => childText(r, 'MeetingResponse:Status')), ['2', '2', '2', '2', '2', '2']);
     assert.ok(results.every((r) => child(r, 'MeetingResponse:CalendarId') === undefined));
+    // A UserResponse that names a property of every object is no answer either.
+    const [weird] = await respond(carol, [{ answer: 'constructor', folder: carol.folders.get('Inbox'), requestId: carolMail }]);
+    assert.equal(childText(weird, 'MeetingResponse:Status'), '2');
     // Carol's invitation is untouched by Bob's attempt.
     const [ok] = await respond(carol, [{ answer: 1, folder: carol.folders.get('Inbox'), requestId: carolMail, extra: [MR('InstanceId', '2026-12-03T09:00:00.000Z')] }]);
     assert.equal(childText(ok, 'MeetingResponse:Status'), '2', 'an occurrence is named on the calendar item, not on the mail');
