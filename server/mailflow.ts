@@ -366,11 +366,20 @@ export class MailFlow {
     return false;
   }
 
-  /** Stores a message into a folder as it is (fixtures, imports): no routing. */
+  /**
+   * Stores a message into a folder as it is (fixtures, imports): no routing. An invitation places
+   * its meeting in the user's calendar as delivery does, so a fixture's pending invitation looks as
+   * it would in Exchange.
+   */
   async importInto(userId: number, folderId: number, raw: Buffer, opts: { read?: boolean; receivedAt?: Date } = {}): Promise<number> {
     const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
     const meeting = this.readMeeting(parsed);
     const m = toNewMessage(parsed, raw, opts.receivedAt ?? parsed.date);
-    return this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting });
+    const user = meeting && this.store.directory.userById(userId);
+    return this.store.db.transaction(() => {
+      const id = this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting });
+      if (meeting && user) this.placeMeeting({ id: userId, address: user.address }, meeting.meeting, parsed.text, parsed.fromAddresses, [], []);
+      return id;
+    })();
   }
 }

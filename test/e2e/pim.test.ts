@@ -420,6 +420,12 @@ describe('end to end: contacts and calendar items from a fixture', function () {
         Calendar: { 'review.json': JSON.stringify({ Subject: 'Review', StartTime: '20300304T100000Z', EndTime: '20300304T110000Z', BusyStatus: 3 }) },
         Inbox: { 'hello.eml': 'From: ben@example.test\r\nTo: ann@example.test\r\nSubject: hello\r\n\r\nhi\r\n' },
       },
+      ben: {
+        Inbox: { 'invitation.eml': ['From: olga@elsewhere.test', 'To: ben@example.test', 'Subject: Fixture meeting', 'MIME-Version: 1.0',
+          'Content-Type: text/calendar; charset=utf-8; method=REQUEST', '', 'BEGIN:VCALENDAR', 'METHOD:REQUEST', 'VERSION:2.0', 'BEGIN:VEVENT',
+          'UID:fixture-meeting@elsewhere.test', 'DTSTAMP:20261128T120000Z', 'DTSTART:20300305T100000Z', 'DTEND:20300305T110000Z', 'SUMMARY:Fixture meeting',
+          'ORGANIZER:mailto:olga@elsewhere.test', 'ATTENDEE;RSVP=TRUE:mailto:ben@example.test', 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n') },
+      },
     });
     server = await startServerProcess({ fixtures });
   });
@@ -454,6 +460,28 @@ describe('end to end: contacts and calendar items from a fixture', function () {
     const res = await ben.send('ResolveRecipients', RR('ResolveRecipients', RR('To', 'ann@example.test'),
       RR('Options', RR('Availability', RR('StartTime', '2030-03-04T09:00:00.000Z'), RR('EndTime', '2030-03-04T12:00:00.000Z')))));
     assert.equal(childText(child(child(child(res.body, 'ResolveRecipients:Response'), 'ResolveRecipients:Recipient'), 'ResolveRecipients:Availability'), 'ResolveRecipients:MergedFreeBusy'), '003300');
+  });
+
+  it('a fixture\'s invitation is pending as delivered ones are: a tentative calendar item, answered from the mail', async () => {
+    const ben = new EasClient({ baseUrl: server.baseUrl, user: 'ben@example.test', password: 'pw-ben', deviceId: 'FixturePim3', version: '14.1' });
+    await ben.provision();
+    const folders = await ben.folderIds();
+    const adds = async (name: string): Promise<Array<[string, WbxmlElement]>> => {
+      const id = folders.get(name)!;
+      const r0 = await ben.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', id)))));
+      const key = childText(child(child(r0.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!;
+      const r = await ben.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', key), A('CollectionId', id), A('GetChanges'), A('WindowSize', 50)))));
+      return childrenOf(child(child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:Commands'), 'AirSync:Add')
+        .map((a) => [childText(a, 'AirSync:ServerId')!, child(a, 'AirSync:ApplicationData')!]);
+    };
+    const [[calId, item]] = await adds('Calendar') as [[string, WbxmlElement]];
+    assert.deepEqual([childText(item, 'Calendar:Subject'), childText(item, 'Calendar:ResponseType'), childText(item, 'Calendar:BusyStatus')], ['Fixture meeting', '5', '1']);
+    const [[mailId, mail]] = await adds('Inbox') as [[string, WbxmlElement]];
+    assert.equal(childText(mail, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request');
+    const MR = ns('MeetingResponse');
+    const r = await ben.send('MeetingResponse', MR('MeetingResponse', MR('Request', MR('UserResponse', 1), MR('CollectionId', folders.get('Inbox')!), MR('RequestId', mailId))));
+    assert.equal(childText(child(r.body, 'MeetingResponse:Result'), 'MeetingResponse:Status'), '1');
+    assert.equal(childText(child(r.body, 'MeetingResponse:Result'), 'MeetingResponse:CalendarId'), calId);
   });
 
   it('the admin API lists the items of a folder and serves each as the WBXML devices receive', async () => {
