@@ -34,7 +34,7 @@ function readItem(cls: PimClass, cmd: WbxmlElement, verb: string): ReturnType<ty
 export function applyPimAdd(ctx: CommandContext, folderId: number, cls: PimClass, cmd: WbxmlElement, clientId: string): PimResult {
   const item = readItem(cls, cmd, 'an Add');
   if ('status' in item) return item;
-  const stored = ctx.backend.pim.add(ctx.principal, folderId, { messageClass: MESSAGE_CLASS[cls], ...item }, `${ctx.device.pk}:${clientId}`, writeOptions(ctx));
+  const stored = ctx.backend.pim.add(ctx.principal, folderId, { messageClass: MESSAGE_CLASS[cls], ...item }, `${ctx.device.pk}:${clientId}`, writeOptions(ctx, cls));
   if (!stored) return { status: Status.ConversionError, reason: `the folder does not hold ${cls}` };
   return { status: Status.Success, itemId: stored.id, modseq: stored.modseq };
 }
@@ -64,7 +64,7 @@ export function applyPimChange(ctx: CommandContext, folderId: number, itemId: nu
   }
   const item = readItem(cls, merged, 'a Change');
   if ('status' in item) return item;
-  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, writeOptions(ctx));
+  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, writeOptions(ctx, cls));
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
 }
 
@@ -112,13 +112,13 @@ export function applyOccurrenceChange(ctx: CommandContext, itemId: number, cls: 
     if (e instanceof PimDataError) return { status: Status.ConversionError, reason: e.message };
     throw e;
   }
-  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, { ...writeOptions(ctx), occurrence: { instance: at, deleted } });
+  const modseq = ctx.backend.pim.replace(ctx.principal, itemId, item, { ...writeOptions(ctx, cls), occurrence: { instance: at, deleted } });
   return modseq === undefined ? { status: Status.NotFound, reason: 'no such item' } : { status: Status.Success, itemId, modseq };
 }
 
-/** 16.x organizers leave meeting mail to the server (see PimWriteOptions). */
-export function writeOptions(ctx: CommandContext): PimWriteOptions {
-  return { meetingMail: ctx.version >= V160 };
+/** 16.x organizers leave meeting mail to the server (see PimWriteOptions); only calendar items organize meetings. */
+export function writeOptions(ctx: CommandContext, cls: PimClass): PimWriteOptions {
+  return { meetingMail: cls === 'Calendar' && ctx.version >= V160 };
 }
 
 function isEmpty(el: WbxmlElement): boolean {

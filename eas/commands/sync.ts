@@ -280,7 +280,7 @@ async function syncCollection(ctx: CommandContext, c: CollectionRequest, reasons
         }
         const trash = backend.deletedItemsFolder(principal);
         // Deleted Items is a mail folder: a contact or appointment is deleted for good instead.
-        const ok = pim ? backend.pim.remove(principal, ref.itemId, writeOptions(ctx))
+        const ok = pim ? backend.pim.remove(principal, ref.itemId, writeOptions(ctx, pim))
           : c.deletesAsMoves && trash !== c.folderId
             ? backend.moveMessage(principal, ref.itemId, trash)
             : backend.deleteMessage(principal, ref.itemId);

@@ -18,8 +18,8 @@ export interface PimContent {
 
 export interface PimWriteOptions {
   /**
-   * The device speaks 16.x, whose organizers leave meeting mail to the server: an item that organizes
-   * a meeting sends its invitations, updates and cancellations (server/meetings/organizer.ts).
+   * A calendar item from a 16.x device, whose organizers leave meeting mail to the server: an item
+   * that organizes a meeting sends its invitations, updates and cancellations (server/meetings/organizer.ts).
    */
   meetingMail?: boolean;
   /** The write changed (or deleted) one occurrence of a series, by its original start: an organizer's attendees hear of that occurrence alone. */

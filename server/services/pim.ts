@@ -33,7 +33,7 @@ export class PimService implements PimPort {
       return added;
     })();
     this.deps.events.changed([folderId]);
-    if (opts.meetingMail && item.messageClass === 'IPM.Appointment') this.meetings.organizerChanged(p, stored.id, undefined);
+    if (opts.meetingMail) this.meetings.organizerChanged(p, stored.id, undefined);
     return stored;
   }
 
