@@ -116,8 +116,8 @@ export interface PimRecurrence {
   monthOfYear?: number;
 }
 
-/** Without a readable start and end an appointment has no place in free/busy; it is still kept. */
-function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
+/** A calendar item's place in free/busy; without a readable start and end it has none (it is still kept). */
+export function scheduleOf(data: WbxmlElement): PimSchedule | undefined {
   const start = parseEasDate(childText(data, 'Calendar:StartTime'));
   const end = parseEasDate(childText(data, 'Calendar:EndTime'));
   if (start === undefined || end === undefined || end <= start) return undefined;

@@ -4,7 +4,7 @@
 // placed in UTC by the item's TIME_ZONE_INFORMATION; then the series' exceptions remove or move the
 // occurrences they name.
 import ICAL from 'ical.js';
-import { decodePimData, encodePimData, type PimOccurrenceChange, type PimRecurrence } from '../../eas/pim/items.js';
+import { decodePimData, scheduleOf, type PimOccurrenceChange, type PimRecurrence } from '../../eas/pim/items.js';
 import { rruleOf } from './recurrence.js';
 
 /** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
@@ -140,7 +140,7 @@ function movedInto(exceptions: readonly PimOccurrenceChange[], duration: number,
 export function seriesOccurrence(content: Buffer, instance: number): { duration: number; changed?: PimOccurrenceChange } | undefined {
   let schedule;
   try {
-    schedule = encodePimData('Calendar', decodePimData(content)).schedule;
+    schedule = scheduleOf(decodePimData(content));
   } catch {
     return undefined;
   }
