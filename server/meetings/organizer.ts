@@ -49,7 +49,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
   const reminder = num('Reminder');
   const recurrence = readRecurrence(child(data, 'Calendar:Recurrence'));
   const exceptions = recurrence ? exceptionsOf(child(data, 'Calendar:Exceptions')) : [];
-  const location = text('Location') ?? childText(child(data, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')?.trim() ?? '';
+  const location = locationOf(data) ?? '';
   const meeting: StoredMeeting = {
     method: 'REQUEST', uid, sequence, globalObjId: globalObjId(uid),
     start, end, dtstamp: Date.now(), allDay: text('AllDayEvent') === '1', location,
@@ -72,26 +72,37 @@ export function significantlyChanged(before: StoredMeeting, after: StoredMeeting
   return key(before) !== key(after);
 }
 
+type MeetingException = NonNullable<StoredMeeting['exceptions']>[number];
+
 /** The series' exceptions as an invitation carries them (EXDATE, and a VEVENT per changed occurrence). */
-function exceptionsOf(list: WbxmlElement | undefined): NonNullable<StoredMeeting['exceptions']> {
-  const out: NonNullable<StoredMeeting['exceptions']> = [];
+function exceptionsOf(list: WbxmlElement | undefined): MeetingException[] {
+  const out: MeetingException[] = [];
   for (const e of list?.children ?? []) {
-    const originalStart = exceptionOriginal(e);
-    if (e.tag !== 'Calendar:Exception' || originalStart === undefined || out.length >= 1000) continue;
-    if (childText(e, 'Calendar:Deleted') === '1') {
-      out.push({ originalStart, deleted: true });
-      continue;
-    }
-    const start = parseEasDate(childText(e, 'Calendar:StartTime'));
-    const end = parseEasDate(childText(e, 'Calendar:EndTime'));
-    const summary = childText(e, 'Calendar:Subject');
-    const location = childText(e, 'Calendar:Location') ?? childText(child(e, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName');
-    out.push({
-      originalStart, deleted: false, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
-      ...(summary !== undefined ? { summary } : {}), ...(location !== undefined ? { location } : {}),
-    });
+    if (out.length >= 1000) break;
+    const read = exceptionOf(e);
+    if (read) out.push(read);
   }
   return out;
+}
+
+/** One Exception of an organizer's series: removed, or what it changes; undefined when it names no occurrence. */
+export function exceptionOf(e: WbxmlElement): MeetingException | undefined {
+  const originalStart = exceptionOriginal(e);
+  if (e.tag !== 'Calendar:Exception' || originalStart === undefined) return undefined;
+  if (childText(e, 'Calendar:Deleted') === '1') return { originalStart, deleted: true };
+  const start = parseEasDate(childText(e, 'Calendar:StartTime'));
+  const end = parseEasDate(childText(e, 'Calendar:EndTime'));
+  const summary = childText(e, 'Calendar:Subject')?.trim();
+  const location = locationOf(e);
+  return {
+    originalStart, deleted: false, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+    ...(summary !== undefined ? { summary } : {}), ...(location !== undefined ? { location } : {}),
+  };
+}
+
+/** An item's or exception's location, in either version's form (eas/pim/versions.ts). */
+function locationOf(el: WbxmlElement): string | undefined {
+  return (childText(el, 'Calendar:Location') ?? childText(child(el, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName'))?.trim();
 }
 
 function bodyText(data: WbxmlElement): string {

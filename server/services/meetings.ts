@@ -9,9 +9,9 @@ import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingRespons
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
 import { seriesOccurrence } from '../meetings/occurrences.js';
 import { composeReply, composeRequest } from '../meetings/outgoing.js';
-import { organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
+import { exceptionOf, organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
 import { globalObjId } from '../meetings/global-obj-id.js';
-import { decodePimData, encodePimData, exceptionOriginal, parseEasDate, PimDataError } from '../../eas/pim/items.js';
+import { decodePimData, encodePimData, exceptionOriginal, PimDataError } from '../../eas/pim/items.js';
 import { child, childText, x } from '../../eas/wbxml/tree.js';
 import { randomUUID } from 'node:crypto';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
@@ -193,13 +193,11 @@ export class MeetingService implements MeetingPort {
     }
     if (!data) return;
     const exception = child(data, 'Calendar:Exceptions')?.children.find((e) => exceptionOriginal(e) === occurrence.instance);
-    const text = (name: string): string | undefined => childText(exception, name)?.trim();
-    const duration = before.end - before.start;
-    const start = parseEasDate(text('Calendar:StartTime')) ?? occurrence.instance;
+    const changed = exception && exceptionOf(exception);
+    const start = changed?.start ?? occurrence.instance;
     const m: StoredMeeting = {
-      ...before, sequence: before.sequence + 1, recurrenceId: occurrence.instance, start, end: parseEasDate(text('Calendar:EndTime')) ?? start + duration,
-      summary: text('Calendar:Subject') ?? before.summary,
-      location: text('Calendar:Location') ?? childText(child(exception, 'AirSyncBase:Location'), 'AirSyncBase:DisplayName')?.trim() ?? before.location,
+      ...before, sequence: before.sequence + 1, recurrenceId: occurrence.instance, start, end: changed?.end ?? start + (before.end - before.start),
+      summary: changed?.summary ?? before.summary, location: changed?.location ?? before.location,
     };
     delete m.recurrence;
     delete m.exceptions;
