@@ -150,19 +150,25 @@ export function exceptionOriginal(e: WbxmlElement): number | undefined {
 function readExceptions(list: WbxmlElement | undefined): PimOccurrenceChange[] {
   const out: PimOccurrenceChange[] = [];
   for (const e of list?.children ?? []) {
-    if (e.tag !== 'Calendar:Exception' || out.length >= MAX_SCHEDULE_EXCEPTIONS) continue;
-    const original = exceptionOriginal(e);
-    if (original === undefined) continue;
-    const start = parseEasDate(childText(e, 'Calendar:StartTime'));
-    const end = parseEasDate(childText(e, 'Calendar:EndTime'));
-    const busy = Number(childText(e, 'Calendar:BusyStatus'));
-    out.push({
-      original, deleted: childText(e, 'Calendar:Deleted') === '1',
-      ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
-      ...(Number.isInteger(busy) && busy >= 0 && busy <= 4 && childText(e, 'Calendar:BusyStatus') !== undefined ? { busy } : {}),
-    });
+    if (out.length >= MAX_SCHEDULE_EXCEPTIONS) break;
+    const read = readException(e);
+    if (read) out.push(read);
   }
   return out;
+}
+
+/** One Exception of a series; undefined when it is none or names no readable original start. */
+export function readException(e: WbxmlElement): PimOccurrenceChange | undefined {
+  const original = exceptionOriginal(e);
+  if (e.tag !== 'Calendar:Exception' || original === undefined) return undefined;
+  const start = parseEasDate(childText(e, 'Calendar:StartTime'));
+  const end = parseEasDate(childText(e, 'Calendar:EndTime'));
+  const busy = Number(childText(e, 'Calendar:BusyStatus'));
+  return {
+    original, deleted: childText(e, 'Calendar:Deleted') === '1',
+    ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+    ...(Number.isInteger(busy) && busy >= 0 && busy <= 4 && childText(e, 'Calendar:BusyStatus') !== undefined ? { busy } : {}),
+  };
 }
 
 /**

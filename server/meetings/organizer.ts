@@ -3,7 +3,7 @@
 // invitations itself: Exchange sends them (and updates and cancellations) when such an item changes,
 // for every occurrence unless the device names one (KB 3205555). Before 16.0 the device sends them
 // with SendMail and the server sends nothing.
-import { exceptionOriginal, parseEasDate, readRecurrence } from '../../eas/pim/items.js';
+import { parseEasDate, readException, readRecurrence } from '../../eas/pim/items.js';
 import { child, childrenOf, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import { roughHtmlToText } from '../mail/text.js';
 import type { StoredMeeting } from '../store/mailbox.js';
@@ -87,15 +87,13 @@ function exceptionsOf(list: WbxmlElement | undefined): MeetingException[] {
 
 /** One Exception of an organizer's series: removed, or what it changes; undefined when it names no occurrence. */
 export function exceptionOf(e: WbxmlElement): MeetingException | undefined {
-  const originalStart = exceptionOriginal(e);
-  if (e.tag !== 'Calendar:Exception' || originalStart === undefined) return undefined;
-  if (childText(e, 'Calendar:Deleted') === '1') return { originalStart, deleted: true };
-  const start = parseEasDate(childText(e, 'Calendar:StartTime'));
-  const end = parseEasDate(childText(e, 'Calendar:EndTime'));
+  const read = readException(e);
+  if (!read) return undefined;
+  if (read.deleted) return { originalStart: read.original, deleted: true };
   const summary = childText(e, 'Calendar:Subject')?.trim();
   const location = locationOf(e);
   return {
-    originalStart, deleted: false, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}),
+    originalStart: read.original, deleted: false, ...(read.start !== undefined ? { start: read.start } : {}), ...(read.end !== undefined ? { end: read.end } : {}),
     ...(summary !== undefined ? { summary } : {}), ...(location !== undefined ? { location } : {}),
   };
 }
