@@ -1,7 +1,7 @@
 // Sync's client Add and Change for contacts, calendar, tasks and notes folders, and the items it
 // sends back (see eas/pim/items.ts for how items are kept).
 import { child, childText, x, type WbxmlElement } from '../wbxml/tree.js';
-import { decodePimData, encodePimData, exceptionOriginal, exceptionsElement, MESSAGE_CLASS, parseEasDate, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
+import { decodePimData, encodePimData, exceptionOriginal, exceptionsElement, MESSAGE_CLASS, putException, parseEasDate, PimDataError, pimClassOfMessageClass, type PimClass } from '../pim/items.js';
 import { formsOf, pimDataForVersion } from '../pim/versions.js';
 import type { BodyPreference } from '../email/options.js';
 import type { CommandContext } from './context.js';
@@ -91,8 +91,7 @@ export function applyOccurrenceChange(ctx: CommandContext, itemId: number, cls: 
   if (!data.children.some((c) => c.tag === 'Calendar:Recurrence')) return { status: Status.ProtocolError, reason: 'InstanceId on an item that is not a series' };
   if (!ctx.backend.pim.hasOccurrence(ctx.principal, itemId, at)) return { status: Status.NotFound, reason: `the series has no occurrence at ${new Date(at).toISOString()}` };
   const list = exceptionsElement(data);
-  const index = list.children.findIndex((e) => exceptionOriginal(e) === at);
-  const existing = index >= 0 ? list.children[index]! : undefined;
+  const existing = list.children.find((e) => exceptionOriginal(e) === at);
   const named = existing?.children.filter((c) => c.tag === 'Calendar:ExceptionStartTime' || c.tag === 'AirSyncBase:InstanceId') ?? [x('AirSyncBase:InstanceId', new Date(at).toISOString())];
   let exception: WbxmlElement;
   if (deleted) {
@@ -103,8 +102,7 @@ export function applyOccurrenceChange(ctx: CommandContext, itemId: number, cls: 
     const kept = (existing?.children ?? named).filter((c) => !replaced.has(c.tag) && c.tag !== 'Calendar:Deleted');
     exception = x('Calendar:Exception', kept, sent.filter((c) => !isEmpty(c)));
   }
-  if (existing) list.children[index] = exception;
-  else list.children.push(exception);
+  putException(list, at, exception);
   let item;
   try {
     item = encodePimData('Calendar', data);

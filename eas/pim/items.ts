@@ -141,6 +141,13 @@ export function exceptionsElement(data: WbxmlElement): WbxmlElement {
   return list;
 }
 
+/** Replaces the Exception for an occurrence (by original start) where it stands, or adds it. */
+export function putException(list: WbxmlElement, instance: number, exception: WbxmlElement): void {
+  const at = list.children.findIndex((c) => exceptionOriginal(c) === instance);
+  if (at >= 0) list.children[at] = exception;
+  else list.children.push(exception);
+}
+
 /** The original start an Exception names (ExceptionStartTime up to 14.1, AirSyncBase InstanceId from 16.0). */
 export function exceptionOriginal(e: WbxmlElement): number | undefined {
   return parseEasDate(childText(e, 'Calendar:ExceptionStartTime') ?? childText(e, 'AirSyncBase:InstanceId'));

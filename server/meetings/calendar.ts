@@ -2,7 +2,7 @@
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
 import { truncateUtf8 } from '../../eas/email/render.js';
-import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, recurrenceElements } from '../../eas/pim/items.js';
+import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, putException, recurrenceElements } from '../../eas/pim/items.js';
 import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -125,15 +125,9 @@ export function withAttendeeAnswer(content: Buffer, attendee: { email: string },
  */
 export function withState(content: Buffer, state: AttendeeState): ReturnType<typeof encodePimData> {
   const data = decodePimData(content);
-  const set = (name: string, value: number): void => {
-    const tag = `Calendar:${name}`;
-    const el = data.children.find((c) => c.tag === tag);
-    if (el) el.text = String(value);
-    else data.children.push(x(tag, value));
-  };
-  set('BusyStatus', state.busyStatus);
-  set('MeetingStatus', state.meetingStatus);
-  set('ResponseType', state.responseType);
+  setChild(data, 'Calendar:BusyStatus', state.busyStatus);
+  setChild(data, 'Calendar:MeetingStatus', state.meetingStatus);
+  setChild(data, 'Calendar:ResponseType', state.responseType);
   // The answer covers the changed occurrences too.
   for (const e of data.children.find((c) => c.tag === 'Calendar:Exceptions')?.children ?? []) {
     const busy = e.children.find((c) => c.tag === 'Calendar:BusyStatus');
@@ -164,12 +158,9 @@ function exceptionElement(e: MeetingException): WbxmlElement {
  */
 export function withException(content: Buffer, e: MeetingException): ReturnType<typeof encodePimData> {
   const data = decodePimData(content);
-  const list = exceptionsElement(data);
-  list.children = list.children.filter((c) => exceptionOriginal(c) !== e.originalStart);
-  list.children.push(exceptionElement(e));
+  putException(exceptionsElement(data), e.originalStart, exceptionElement(e));
   return encodePimData('Calendar', data);
 }
-
 
 /** Whether a stored calendar item is a series (has a Recurrence). */
 export function isSeries(content: Buffer): boolean {
@@ -188,22 +179,21 @@ export function isSeries(content: Buffer): boolean {
 export function withOccurrenceAnswer(content: Buffer, instance: number, duration: number, state: AttendeeState | 'declined'): ReturnType<typeof encodePimData> {
   const data = decodePimData(content);
   const list = exceptionsElement(data);
-  const at = list.children.findIndex((c) => exceptionOriginal(c) === instance);
+  const existing = list.children.find((c) => exceptionOriginal(c) === instance);
   if (state === 'declined') {
-    const removed = exceptionElement({ originalStart: instance, deleted: true });
-    if (at >= 0) list.children[at] = removed;
-    else list.children.push(removed);
-    return encodePimData('Calendar', data);
-  }
-  if (at < 0) {
+    putException(list, instance, exceptionElement({ originalStart: instance, deleted: true }));
+  } else if (!existing) {
     list.children.push(exceptionElement({ originalStart: instance, deleted: false, start: instance, end: instance + duration, busyStatus: state.busyStatus, responseType: state.responseType }));
-    return encodePimData('Calendar', data);
-  }
-  const e = list.children[at]!;
-  for (const [name, value] of [['BusyStatus', state.busyStatus], ['ResponseType', state.responseType]] as const) {
-    const el = e.children.find((c) => c.tag === `Calendar:${name}`);
-    if (el) el.text = String(value);
-    else e.children.push(x(`Calendar:${name}`, value));
+  } else {
+    setChild(existing, 'Calendar:BusyStatus', state.busyStatus);
+    setChild(existing, 'Calendar:ResponseType', state.responseType);
   }
   return encodePimData('Calendar', data);
+}
+
+/** Sets a child's text, adding the child when it is missing. */
+function setChild(parent: WbxmlElement, tag: string, value: number): void {
+  const el = parent.children.find((c) => c.tag === tag);
+  if (el) el.text = String(value);
+  else parent.children.push(x(tag, value));
 }
