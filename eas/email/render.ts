@@ -80,19 +80,22 @@ function airSyncBaseBody(input: RenderInput): WbxmlElement[] {
   const full = bodyContent(item, type, input.raw);
   let limit = pref?.truncationSize;
   if (type === 4 && limit === undefined) limit = options.mimeTruncation;
-  const size = Buffer.byteLength(full, 'utf8');
+  const preview = version >= V140 && pref?.preview !== undefined && pref.preview > 0 ? item.preview.slice(0, pref.preview) : undefined;
+  return [bodyElement(type, full, limit, pref?.allOrNone === true, preview)];
+}
+
+/**
+ * MS-ASAIRS Body: the content cut to `limit` bytes (its full size and whether it was cut said), no
+ * Data when cut under AllOrNone, and the Preview when one was asked for.
+ */
+export function bodyElement(type: number, full: string, limit: number | undefined, allOrNone: boolean, preview: string | undefined): WbxmlElement {
   const cut = limit === undefined ? { text: full, truncated: false } : truncateUtf8(full, limit);
-  const withhold = cut.truncated && pref?.allOrNone === true;
-  const preview = version >= V140 && pref?.preview !== undefined && pref.preview > 0
-    ? B('Preview', item.preview.slice(0, pref.preview)) : undefined;
-  return [
-    B('Body',
-      B('Type', type),
-      B('EstimatedDataSize', size),
-      B('Truncated', cut.truncated ? 1 : 0),
-      !withhold && B('Data', cut.text),
-      preview),
-  ];
+  return B('Body',
+    B('Type', type),
+    B('EstimatedDataSize', Buffer.byteLength(full, 'utf8')),
+    B('Truncated', cut.truncated ? 1 : 0),
+    !(cut.truncated && allOrNone) && B('Data', cut.text),
+    preview !== undefined && B('Preview', preview));
 }
 
 /** 2.5 bodies: Email:Body/BodyTruncated, or Email:MIMEData for MIME. */

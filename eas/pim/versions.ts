@@ -6,7 +6,7 @@
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160 } from '../version.js';
 import { compactDate, parseEasDate, type PimClass } from './items.js';
-import { truncateUtf8 } from '../email/render.js';
+import { bodyElement } from '../email/render.js';
 import type { BodyPreference } from '../email/options.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
@@ -48,14 +48,8 @@ function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreferenc
   const type = Number(childText(body, 'AirSyncBase:Type') ?? '1');
   const pref = preferences.find((p) => p.type === type) ?? preferences[0]!;
   const full = childText(body, 'AirSyncBase:Data') ?? '';
-  const cut = pref.truncationSize === undefined ? { text: full, truncated: false } : truncateUtf8(full, pref.truncationSize);
-  const withhold = cut.truncated && pref.allOrNone;
-  return x('AirSyncBase:Body',
-    x('AirSyncBase:Type', type),
-    x('AirSyncBase:EstimatedDataSize', Buffer.byteLength(full, 'utf8')),
-    x('AirSyncBase:Truncated', cut.truncated ? 1 : 0),
-    !withhold && x('AirSyncBase:Data', cut.text),
-    version >= V140 && pref.preview !== undefined && pref.preview > 0 && x('AirSyncBase:Preview', full.replace(/\s+/g, ' ').trim().slice(0, pref.preview)));
+  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? full.replace(/\s+/g, ' ').trim().slice(0, pref.preview) : undefined;
+  return bodyElement(type, full, pref.truncationSize, pref.allOrNone, preview);
 }
 
 function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: number): WbxmlElement[] {
