@@ -60,10 +60,10 @@ export async function autodiscover(ctx: Koa.Context, opts: HttpAppOptions): Prom
 }
 
 /** What Autodiscover v2 hands out, by its Protocol parameter (lower case). */
-const JSON_PROTOCOLS: Readonly<Record<string, { name: string; path: string }>> = {
-  activesync: { name: 'ActiveSync', path: '/Microsoft-Server-ActiveSync' },
-  autodiscoverv1: { name: 'AutodiscoverV1', path: '/autodiscover/autodiscover.xml' },
-};
+const JSON_PROTOCOLS: ReadonlyMap<string, { name: string; path: string }> = new Map([
+  ['activesync', { name: 'ActiveSync', path: '/Microsoft-Server-ActiveSync' }],
+  ['autodiscoverv1', { name: 'AutodiscoverV1', path: '/autodiscover/autodiscover.xml' }],
+]);
 
 /**
  * Autodiscover v2, as Exchange Online offers it to modern clients: GET
@@ -87,9 +87,9 @@ export function autodiscoverJson(ctx: Koa.Context, domain: string): void {
   if (typeof email !== 'string' || email.length > 320 || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
     return refuse(400, 'InvalidEmailAddress', 'Email must be one e-mail address');
   }
-  const served = JSON_PROTOCOLS[typeof protocol === 'string' ? protocol.toLowerCase() : ''];
+  const served = JSON_PROTOCOLS.get(typeof protocol === 'string' ? protocol.toLowerCase() : '');
   if (!served) {
-    return refuse(400, 'InvalidProtocol', `The given protocol value is invalid. Supported values are '${Object.values(JSON_PROTOCOLS).map((p) => p.name).join(',')}'`);
+    return refuse(400, 'InvalidProtocol', `The given protocol value is invalid. Supported values are '${[...JSON_PROTOCOLS.values()].map((p) => p.name).join(',')}'`);
   }
   if (email.slice(email.lastIndexOf('@') + 1).toLowerCase() !== domain) {
     return refuse(404, 'NotFound', `${email.slice(email.lastIndexOf('@') + 1)} is not a domain of this organisation`);

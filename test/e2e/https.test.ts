@@ -125,6 +125,8 @@ describe('end to end: HTTPS', function () {
     assert.equal(bad.status, 400);
     assert.equal(bad.json.ErrorCode, 'InvalidProtocol');
     assert.equal((await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test')).json.ErrorCode, 'InvalidProtocol');
+    // A property every object has is no protocol either.
+    assert.equal((await get('/autodiscover/autodiscover.json?Email=alice%40contoso.test&Protocol=constructor')).json.ErrorCode, 'InvalidProtocol');
     assert.equal((await get('/autodiscover/autodiscover.json?Email=not-an-address&Protocol=ActiveSync')).json.ErrorCode, 'InvalidEmailAddress');
     assert.equal((await get('/autodiscover/autodiscover.json?Email=a%40x.test&Email=b%40x.test&Protocol=ActiveSync')).status, 400);
     assert.equal((await get('/autodiscover/autodiscover.json/v1.0/%E0%A4%A?Protocol=ActiveSync')).status, 400);
