@@ -33,7 +33,7 @@ function readOptions(argv: string[]): Options {
     '--devices': 'devices', '--seconds': 'seconds', '--rate': 'rate', '--devices-per-user': 'devicesPerUser', '--smtp-connections': 'smtpConnections', '--invite-every': 'inviteEvery',
   };
   for (let i = 0; i < argv.length; i++) {
-    const key = names[argv[i]!];
+    const key = Object.hasOwn(names, argv[i]!) ? names[argv[i]!] : undefined;
     const value = Number(argv[i + 1]);
     if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] [--invite-every N] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
     o[key] = value;
