@@ -83,7 +83,8 @@ export interface EmailItem {
 
 /** A meeting message's event, times in ms since the epoch (see server/meetings/invitation.ts). */
 export interface EmailMeeting {
-  method: 'REQUEST' | 'CANCEL' | 'REPLY';
+  /** COUNTER: an attendee's answer that proposes another time. */
+  method: 'REQUEST' | 'CANCEL' | 'REPLY' | 'COUNTER';
   uid: string;
   sequence: number;
   /** MS-ASEMAIL GlobalObjId (base64). */
@@ -103,6 +104,9 @@ export interface EmailMeeting {
   /** MS-ASCAL Timezone (base64 TIME_ZONE_INFORMATION). */
   timezone: string;
   disallowNewTimeProposal: boolean;
+  /** A COUNTER's proposed time (start and end are then the meeting's time as the proposer saw it). */
+  proposedStart?: number;
+  proposedEnd?: number;
 }
 
 /** A saved client view (a SyncKey). */

@@ -1,11 +1,12 @@
 // MeetingResponse (MS-ASCMD 2.2.1.11): a device accepts, tentatively accepts or declines invitations,
 // named by their mail (CollectionId + RequestId, or a Search LongId) or, from 14.1, by their calendar
-// item. Each Request gets its own Result; CalendarId names the calendar item unless declined.
+// item. Each Request gets its own Result; CalendarId names the calendar item unless declined. From
+// 16.1 an answer the server sends may propose another time (a counter-proposal).
 import { child, childrenOf, childText, type WbxmlElement } from '../wbxml/tree.js';
 import { ns } from '../wbxml/ns.js';
 import { parseLongId } from '../ports/items.js';
 import type { MeetingAnswer } from '../ports/meetings.js';
-import { V141, V160 } from '../version.js';
+import { V141, V160, V161 } from '../version.js';
 import { parseEasDate } from '../pim/items.js';
 import { itemServerId, parseFolderId, parseItemServerId } from './serverid.js';
 import { CommandFailure, type CommandContext, type CommandResult } from './context.js';
@@ -57,8 +58,10 @@ async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<Wb
   }
   const send = ctx.version >= V160 ? child(request, 'MeetingResponse:SendResponse') : undefined;
   const text = send ? (childText(child(send, 'AirSyncBase:Body'), 'AirSyncBase:Data') ?? '').slice(0, MAX_RESPONSE_TEXT) : undefined;
+  const proposal = send && ctx.version >= V161 ? proposalOf(send) : undefined;
+  if (typeof proposal === 'string') return refuse(proposal);
   const outcome = await ctx.backend.meetings.respond(ctx.principal, {
-    answer, folderId: target.folderId, itemId: target.itemId, ...(text !== undefined ? { sendResponse: { text } } : {}),
+    answer, folderId: target.folderId, itemId: target.itemId, ...(text !== undefined ? { sendResponse: { text, ...(proposal ? { proposal } : {}) } } : {}),
     ...(instance !== undefined ? { instance } : {}),
   });
   switch (outcome.kind) {
@@ -72,6 +75,24 @@ async function answerOne(ctx: CommandContext, request: WbxmlElement): Promise<Wb
       ctx.log({ level: 'warn', msg: 'MeetingResponse: answer recorded, not sent', reason: outcome.reason });
       return reply(MeetingResponseStatus.ServerError);
   }
+}
+
+/**
+ * A new time proposed with the answer (16.1 SendResponse ProposedStartTime/EndTime, Compact
+ * DateTime); a reason when it cannot be one. An end needs a start (MS-ASCMD 2.2.3.141); a start alone
+ * keeps the meeting's length.
+ */
+function proposalOf(send: WbxmlElement): { start: number; end?: number } | string | undefined {
+  const startText = childText(send, 'MeetingResponse:ProposedStartTime');
+  const endText = childText(send, 'MeetingResponse:ProposedEndTime');
+  if (startText === undefined) return endText === undefined ? undefined : 'ProposedEndTime without ProposedStartTime';
+  const start = parseEasDate(startText);
+  if (start === undefined) return 'ProposedStartTime is not a date and time';
+  if (endText === undefined) return { start };
+  const end = parseEasDate(endText);
+  if (end === undefined) return 'ProposedEndTime is not a date and time';
+  if (end < start) return 'ProposedEndTime is before ProposedStartTime';
+  return { start, end };
 }
 
 export async function meetingResponse(ctx: CommandContext): Promise<CommandResult> {

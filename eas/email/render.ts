@@ -3,14 +3,15 @@
 import type { EmailItem, EmailMeeting } from '../backend.js';
 import { ns } from '../wbxml/ns.js';
 import type { WbxmlElement } from '../wbxml/tree.js';
-import { V120, V140, V141, V160 } from '../version.js';
+import { V120, V140, V141, V160, V161 } from '../version.js';
 import type { BodyPreference, ItemOptions } from './options.js';
-import { recurrenceElements } from '../pim/items.js';
+import { compactDate, recurrenceElements } from '../pim/items.js';
 
 const E = ns('Email');
 const E2 = ns('Email2');
 const B = ns('AirSyncBase');
 const T = ns('Tasks');
+const MR = ns('MeetingResponse');
 
 export function easDate(d: Date | number): string {
   return new Date(d).toISOString();
@@ -143,9 +144,9 @@ function attachments(item: EmailItem, version: number): WbxmlElement | undefined
 }
 
 /**
- * The event an invitation, update or cancellation carries (MS-ASEMAIL MeetingRequest), which lets a
- * client show the meeting and offer Accept/Tentative/Decline (MeetingResponse) without reading
- * the iCalendar itself. Its Reminder counts seconds, where the calendar item's counts minutes.
+ * The event an invitation, update, cancellation or counter-proposal carries (MS-ASEMAIL
+ * MeetingRequest), which lets a client show the meeting and offer Accept/Tentative/Decline
+ * (MeetingResponse) without reading the iCalendar itself. Its Reminder counts seconds, where the calendar item's counts minutes.
  */
 function meetingRequest(m: EmailMeeting, version: number): WbxmlElement {
   const r = m.recurrence;
@@ -169,8 +170,11 @@ function meetingRequest(m: EmailMeeting, version: number): WbxmlElement {
     E('TimeZone', m.timezone),
     E('GlobalObjId', m.globalObjId),
     version >= V140 && m.disallowNewTimeProposal && E('DisallowNewTimeProposal', 1),
-    // 1: a first invitation, 2: a full update (Exchange's values; cancellations carry 0).
-    version >= V141 && E2('MeetingMessageType', m.method === 'CANCEL' ? 0 : m.sequence > 0 ? 2 : 1),
+    // 1: a first invitation, 2: a full update (Exchange's values; cancellations and counter-proposals carry 0).
+    version >= V141 && E2('MeetingMessageType', m.method === 'CANCEL' || m.method === 'COUNTER' ? 0 : m.sequence > 0 ? 2 : 1),
+    // A counter-proposal's new time (MS-ASCMD 2.2.3.140-141), which 16.1 clients offer the organizer to take.
+    version >= V161 && m.proposedStart !== undefined && MR('ProposedStartTime', compactDate(m.proposedStart)),
+    version >= V161 && m.proposedEnd !== undefined && MR('ProposedEndTime', compactDate(m.proposedEnd)),
   );
 }
 

@@ -32,10 +32,13 @@ export function pimClassOfMessageClass(messageClass: string): PimClass | undefin
   return (Object.keys(MESSAGE_CLASS) as PimClass[]).find((c) => MESSAGE_CLASS[c] === messageClass);
 }
 
-/** The code pages an item of each class is written in (AirSyncBase for Body, Attachments, Location). */
+/**
+ * The code pages an item of each class is written in (AirSyncBase for Body, Attachments, Location;
+ * MeetingResponse for an attendee's proposed time on the organizer's item).
+ */
 const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
   Contacts: new Set(['Contacts', 'Contacts2', 'AirSyncBase']),
-  Calendar: new Set(['Calendar', 'AirSyncBase']),
+  Calendar: new Set(['Calendar', 'AirSyncBase', 'MeetingResponse']),
   Tasks: new Set(['Tasks', 'AirSyncBase']),
   Notes: new Set(['Notes', 'AirSyncBase']),
 };

@@ -4,7 +4,7 @@
 // to 14.1, AirSyncBase:Location from 16.0), where the body lives (the class's own Body in 2.5,
 // AirSyncBase:Body from 12.0), and elements a version does not have, which it is not sent.
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
-import { V120, V140, V141, V160 } from '../version.js';
+import { V120, V140, V141, V160, V161 } from '../version.js';
 import { compactDate, parseEasDate, type PimClass } from './items.js';
 import { bodyElement } from '../email/render.js';
 import type { BodyPreference } from '../email/options.js';
@@ -16,6 +16,8 @@ const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
     'Calendar:ResponseType', 'Calendar:CalendarType', 'Calendar:IsLeapMonth'])],
   [V141, new Set(['Calendar:FirstDayOfWeek', 'Calendar:OnlineMeetingConfLink', 'Calendar:OnlineMeetingExternalLink'])],
   [V160, new Set(['Calendar:ClientUid'])],
+  // An attendee's counter-proposal on the organizer's item (MS-ASCAL 2.2.2.3).
+  [V161, new Set(['MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime'])],
 ];
 
 /** The class's own body element, which 2.5 reads instead of AirSyncBase:Body. */
@@ -94,6 +96,8 @@ function exceptionsForVersion(list: WbxmlElement, version: number): WbxmlElement
   let changed = false;
   const children = list.children.map((e) => {
     let parts = locationForVersion(e.children, version);
+    // An occurrence's own attendees (and their answers) are 14.0's and later (MS-ASCAL 2.2.2.4).
+    if (version < V140 && parts.some((c) => c.tag === 'Calendar:Attendees')) parts = parts.filter((c) => c.tag !== 'Calendar:Attendees');
     const named = parts.find((c) => c.tag === from);
     const at = parseEasDate(named?.text);
     if (named && at !== undefined && !parts.some((c) => c.tag === to)) {

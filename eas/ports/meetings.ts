@@ -9,8 +9,11 @@ export interface MeetingResponseRequest {
   /** The invitation mail, or (14.1+) the calendar item, being answered. */
   folderId: number;
   itemId: number;
-  /** 16.x SendResponse: the server sends the answer to the organizer, with this text. Absent: the client sends it, or no one does. */
-  sendResponse?: { text: string };
+  /**
+   * 16.x SendResponse: the server sends the answer to the organizer, with this text and (16.1) a new
+   * time proposed, whose end defaults to the meeting's length. Absent: the client sends it, or no one does.
+   */
+  sendResponse?: { text: string; proposal?: { start: number; end?: number } };
   /** One occurrence of a series calendar item (InstanceId), by its original start; absent: the whole meeting. */
   instance?: number;
 }

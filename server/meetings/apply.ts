@@ -1,6 +1,7 @@
 // What a meeting message does to its recipient's calendar, as Exchange does it on delivery: an
 // invitation or update places the meeting (tentatively, until answered), a cancellation marks it
-// canceled, and a reply records the attendee's answer on the organizer's item. Called inside the
+// canceled, and a reply records the attendee's answer on the organizer's item (a counter-proposal,
+// the time proposed too; an answer about one occurrence, on that occurrence). Called inside the
 // delivery's transaction, so the mail and the calendar change together or not at all.
 //
 // Mail is easy to forge and a meeting's UID is known to everyone invited, so only its organizer may
@@ -8,13 +9,14 @@
 // appointments are never changed by mail, and a reply counts only from an attendee the organizer invited.
 import { PimDataError } from '../../eas/pim/items.js';
 import { FolderType, type Mailbox, type StoredMeeting } from '../store/mailbox.js';
-import { attendeeItem, isSeries, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer, withException } from './calendar.js';
+import { attendeeItem, isSeries, MeetingStatus, ResponseType, stateOf, unansweredBusy, withAttendeeAnswer, withException, withOccurrenceAttendeeAnswer } from './calendar.js';
+import { seriesOccurrence } from './occurrences.js';
 
 export interface CalendarChange {
   /** Folders whose content changed (for Ping and Sync). */
   folders: number[];
   /** What was done, for the delivery's log line. */
-  outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'occurrence-updated' | 'occurrence-canceled' | 'answer-recorded' | 'organizer-copy'
+  outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'occurrence-updated' | 'occurrence-canceled' | 'answer-recorded' | 'proposal-recorded' | 'organizer-copy'
     | 'not-found' | 'no-calendar' | 'unreadable' | 'not-the-organizer' | 'not-an-attendee';
 }
 
@@ -35,17 +37,27 @@ export function applyToCalendar(mailbox: Mailbox, user: { id: number; address: s
 
 function apply(mailbox: Mailbox, user: { id: number; address: string }, m: StoredMeeting, body: string, from: readonly string[]): CalendarChange {
   const existing = mailbox.calendarItemByUid(user.id, m.uid);
-  if (m.method === 'REPLY') {
-    // A reply counts only on the organizer's own item: one the user's device made, or one they organize.
+  if (m.method === 'REPLY' || m.method === 'COUNTER') {
+    // A reply or counter-proposal counts only on the organizer's own item: one the user's device
+    // made, or one they organize.
     if (!existing) return nothing('not-found');
     if (existing.meeting && existing.meeting.organizer?.email !== user.address) return nothing('not-found');
     const answer = m.attendees[0];
     if (!answer) return nothing('unreadable');
     if (!from.includes(answer.email)) return nothing('not-an-attendee');
-    const item = withAttendeeAnswer(existing.content, answer, answer.partstat);
+    const proposal = m.method === 'COUNTER' && m.proposedStart !== undefined && m.proposedEnd !== undefined ? { start: m.proposedStart, end: m.proposedEnd } : undefined;
+    let item;
+    if (m.recurrenceId !== undefined && isSeries(existing.content)) {
+      // An answer about one occurrence is that occurrence's, not the series'.
+      const occurrence = seriesOccurrence(existing.content, m.recurrenceId);
+      if (!occurrence) return nothing('not-found');
+      item = withOccurrenceAttendeeAnswer(existing.content, m.recurrenceId, occurrence.duration, answer, answer.partstat, proposal);
+    } else {
+      item = withAttendeeAnswer(existing.content, answer, answer.partstat, proposal);
+    }
     if (!item) return nothing('not-an-attendee');
     mailbox.replaceItem(user.id, existing.id, item);
-    return { folders: [existing.folderId], outcome: 'answer-recorded' };
+    return { folders: [existing.folderId], outcome: proposal ? 'proposal-recorded' : 'answer-recorded' };
   }
   // The organizer's copy of their own invitation (Sent Items, or a Bcc to themselves) changes nothing.
   if (m.organizer?.email === user.address) return nothing('organizer-copy');

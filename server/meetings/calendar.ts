@@ -26,9 +26,14 @@ const ATTENDEE_TYPE = { required: 1, optional: 2, resource: 3 } as const;
 
 /** What is kept of an invitation: all but its description (the mail's body) and the parse warnings. */
 export function storedMeetingOf(inv: Invitation): StoredMeeting {
+  // A COUNTER's DTSTART/DTEND are the proposal; the meeting's own time is Outlook's original, when written.
+  const counter = inv.method === 'COUNTER';
+  const start = counter ? inv.originalStart ?? inv.start : inv.start;
+  const end = counter ? inv.originalEnd ?? inv.end : inv.end;
   return {
     method: inv.method, uid: inv.uid, sequence: inv.sequence, globalObjId: globalObjId(inv.uid),
-    start: inv.start, end: inv.end, dtstamp: inv.dtstamp, allDay: inv.allDay, location: inv.location,
+    start, end, dtstamp: inv.dtstamp, allDay: inv.allDay, location: inv.location,
+    ...(counter ? { proposedStart: inv.start, proposedEnd: inv.end } : {}),
     ...(inv.organizer ? { organizer: inv.organizer } : {}),
     ...(inv.recurrenceId !== undefined ? { recurrenceId: inv.recurrenceId } : {}),
     ...(inv.reminderMinutes !== undefined ? { reminderMinutes: inv.reminderMinutes } : {}),
@@ -99,25 +104,64 @@ export function stateOf(content: Buffer): AttendeeState {
 }
 
 /**
- * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus); undefined when
- * the item does not list that attendee (a reply from someone not invited changes nothing). Throws
+ * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus) and, for a
+ * counter-proposal, the time they proposed (MeetingResponse ProposedStartTime/EndTime, which 16.1
+ * devices read on the Attendee); a plain answer withdraws an earlier proposal. Undefined when the
+ * item does not list that attendee (a reply from someone not invited changes nothing). Throws
  * PimDataError when the result is not a valid item.
  */
-export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat): ReturnType<typeof encodePimData> | undefined {
+export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat, proposal?: { start: number; end: number }): ReturnType<typeof encodePimData> | undefined {
   const data = decodePimData(content);
-  const status = String(ATTENDEE_STATUS[partstat]);
-  const list = data.children.find((c) => c.tag === 'Calendar:Attendees');
-  const entry = list?.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === attendee.email);
+  const entry = attendeeEntry(data.children.find((c) => c.tag === 'Calendar:Attendees'), attendee.email);
   if (!entry) return undefined;
-  const existing = entry.children.find((c) => c.tag === 'Calendar:AttendeeStatus');
-  if (existing) existing.text = status;
-  else {
-    // The schema orders Email, Name, AttendeeStatus, AttendeeType.
-    const typeAt = entry.children.findIndex((c) => c.tag === 'Calendar:AttendeeType');
-    entry.children.splice(typeAt < 0 ? entry.children.length : typeAt, 0, x('Calendar:AttendeeStatus', status));
-  }
+  answerOn(entry, partstat, proposal);
   return encodePimData('Calendar', data);
 }
+
+/**
+ * The organizer's series with an attendee's answer for one occurrence (a REPLY or COUNTER with
+ * RECURRENCE-ID): the occurrence's Exception (made when there is none) gets its own Attendees, the
+ * series' list until then (MS-ASCAL: an Exception without Attendees has the series'), with the answer
+ * on that attendee; the series' answer stays. Undefined when the series does not list the attendee.
+ */
+export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, duration: number, attendee: { email: string }, partstat: PartStat,
+  proposal?: { start: number; end: number }): ReturnType<typeof encodePimData> | undefined {
+  const data = decodePimData(content);
+  const series = data.children.find((c) => c.tag === 'Calendar:Attendees');
+  if (!attendeeEntry(series, attendee.email)) return undefined;
+  const list = exceptionsElement(data);
+  let exception = list.children.find((c) => exceptionOriginal(c) === instance);
+  if (!exception) {
+    exception = exceptionElement({ originalStart: instance, deleted: false, start: instance, end: instance + duration });
+    list.children.push(exception);
+  }
+  let own = exception.children.find((c) => c.tag === 'Calendar:Attendees');
+  if (!own) {
+    own = structuredClone(series!);
+    exception.children.push(own);
+  }
+  // An occurrence's own list that leaves the attendee out: they were not invited to it.
+  const entry = attendeeEntry(own, attendee.email);
+  if (!entry) return undefined;
+  answerOn(entry, partstat, proposal);
+  return encodePimData('Calendar', data);
+}
+
+function attendeeEntry(list: WbxmlElement | undefined, email: string): WbxmlElement | undefined {
+  return list?.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === email);
+}
+
+/** Sets an Attendee's answer, and its proposal or none. */
+function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: number; end: number } | undefined): void {
+  // MS-ASCAL orders Email, Name, AttendeeStatus, AttendeeType, then the proposal.
+  const kept = entry.children.filter((c) => !ANSWER_TAGS.has(c.tag));
+  const typeAt = kept.findIndex((c) => c.tag === 'Calendar:AttendeeType');
+  kept.splice(typeAt < 0 ? kept.length : typeAt, 0, x('Calendar:AttendeeStatus', ATTENDEE_STATUS[partstat]));
+  if (proposal) kept.push(x('MeetingResponse:ProposedStartTime', compactDate(proposal.start)), x('MeetingResponse:ProposedEndTime', compactDate(proposal.end)));
+  entry.children = kept;
+}
+
+const ANSWER_TAGS: ReadonlySet<string> = new Set(['Calendar:AttendeeStatus', 'MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime']);
 
 /**
  * An attendee's stored item in a new state, every other element as it was (a reminder or category a

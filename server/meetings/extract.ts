@@ -21,7 +21,7 @@ export function meetingOf(parsed: ParsedMessage): MailMeeting | undefined {
   }
 }
 
-/** Exchange's message class for a meeting message (a reply's by the attendee's answer). */
+/** Exchange's message class for a meeting message (a reply's or counter-proposal's by the attendee's answer). */
 export function meetingMessageClass(inv: Invitation): string {
   if (inv.method === 'REQUEST') return 'IPM.Schedule.Meeting.Request';
   if (inv.method === 'CANCEL') return 'IPM.Schedule.Meeting.Canceled';

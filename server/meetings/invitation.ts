@@ -13,7 +13,8 @@ import {
   intlFormat, intlOffset, intlWallOffset, offsetMinutes, ruleStillRuns, timezoneBlob, transition, transitionRule, UTC_BLOB, zoneRuleProblem,
 } from './timezone.js';
 
-export type MeetingMethod = 'REQUEST' | 'CANCEL' | 'REPLY';
+/** COUNTER is an attendee's reply that proposes another time (RFC 5546 3.2.7). */
+export type MeetingMethod = 'REQUEST' | 'CANCEL' | 'REPLY' | 'COUNTER';
 
 export type PartStat = 'needs-action' | 'accepted' | 'tentative' | 'declined' | 'delegated';
 
@@ -59,6 +60,12 @@ export interface Invitation {
   exceptions: InvitationException[];
   /** X-MICROSOFT-DISALLOW-COUNTER:TRUE. */
   disallowNewTimeProposal: boolean;
+  /**
+   * A COUNTER's start and end are the time proposed; these are the meeting's time as it was, from
+   * Outlook's X-MS-OLK-ORIGINALSTART/-ORIGINALEND (absent when the proposer did not write them).
+   */
+  originalStart?: number;
+  originalEnd?: number;
   /** What could not be kept (an RRULE EAS cannot express, an unknown TZID read as UTC, ...). */
   warnings: string[];
 }
@@ -151,8 +158,8 @@ class Reader {
 
     const method = upper(this.cal, 'method');
     if (!method) throw new InvitationError('METHOD is missing');
-    if (method !== 'REQUEST' && method !== 'CANCEL' && method !== 'REPLY') {
-      throw new InvitationError(`METHOD "${short(method)}" is not REQUEST, CANCEL or REPLY`);
+    if (method !== 'REQUEST' && method !== 'CANCEL' && method !== 'REPLY' && method !== 'COUNTER') {
+      throw new InvitationError(`METHOD "${short(method)}" is not REQUEST, CANCEL, REPLY or COUNTER`);
     }
 
     const events = this.cal.getAllSubcomponents('vevent');
@@ -185,6 +192,7 @@ class Reader {
     const stampProp = ev.getFirstProperty('dtstamp');
     const recurrence = startWhen ? this.recurrence(ev, startWhen, allDay) : undefined;
     const exceptions = recurrence ? this.exceptions(ev, occurrences, allDay) : [];
+    const original = method === 'COUNTER' ? this.originalTimes(ev) : undefined;
     if (!recurrence && occurrences.length) this.warn(`${occurrences.length} changed occurrence(s) of a series EAS cannot hold left out`);
 
     return {
@@ -209,8 +217,30 @@ class Reader {
       responseRequested: attendees.some((a) => a.rsvp),
       exceptions,
       disallowNewTimeProposal: upper(ev, 'x-microsoft-disallow-counter') === 'TRUE',
+      ...original,
       warnings: this.warnings,
     };
+  }
+
+  /** Outlook's record, in a COUNTER, of when the meeting was before the proposal; both or neither. */
+  private originalTimes(ev: Component): { originalStart: number; originalEnd: number } | undefined {
+    const startProp = ev.getFirstProperty('x-ms-olk-originalstart');
+    const endProp = ev.getFirstProperty('x-ms-olk-originalend');
+    if (!startProp || !endProp) return undefined;
+    // ical.js keeps an X- property's value as the text it was (basic format); its TZID still applies.
+    const read = (p: Property, what: string): number => {
+      const raw = clean(rawText(p)).trim();
+      const m = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z)?)?$/.exec(raw);
+      const jcal = m && (m[4] === undefined ? `${m[1]}-${m[2]}-${m[3]}` : `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}`);
+      return this.toMs(this.reading(jcal ?? raw, param(p, 'tzid'), what), what).ms;
+    };
+    const originalStart = read(startProp, 'X-MS-OLK-ORIGINALSTART');
+    const originalEnd = read(endProp, 'X-MS-OLK-ORIGINALEND');
+    if (!(originalEnd >= originalStart)) {
+      this.warn('X-MS-OLK-ORIGINALEND is before X-MS-OLK-ORIGINALSTART; left out');
+      return undefined;
+    }
+    return { originalStart, originalEnd };
   }
 
   private warn(message: string): void {
@@ -269,7 +299,11 @@ class Reader {
 
   /** The property's value (`index` 3, or a later one of a list such as EXDATE's) as a reading. */
   private when(p: Property, what: string, index = 3): When {
-    const raw: unknown = p.jCal[index];
+    return this.reading(p.jCal[index], param(p, 'tzid'), what);
+  }
+
+  /** A jCal DATE or DATE-TIME value in the zone `tzid` names (UTC when it ends in Z, floating without a TZID). */
+  private reading(raw: unknown, tzid: string | undefined, what: string): When {
     const m = typeof raw === 'string' ? JCAL_TIME.exec(raw) : null;
     const wall = m ? { y: +m[1]!, mo: +m[2]!, d: +m[3]!, h: +(m[4] ?? 0), mi: +(m[5] ?? 0), s: +(m[6] ?? 0) } : undefined;
     if (!m || !wall || !validWall(wall)) {
@@ -279,7 +313,6 @@ class Reader {
     }
     wall.s = Math.min(wall.s, 59); // a leap second
     const date = m[4] === undefined;
-    const tzid = param(p, 'tzid');
     return { wall, date, zone: date || m[7] ? UTC : tzid ? this.zone(tzid) : FLOATING };
   }
 

@@ -48,7 +48,7 @@ export function organizedMeeting(data: WbxmlElement, organizer: { email: string;
   const sensitivity = num('Sensitivity') ?? 0;
   const reminder = num('Reminder');
   const recurrence = readRecurrence(child(data, 'Calendar:Recurrence'));
-  const exceptions = recurrence ? exceptionsOf(child(data, 'Calendar:Exceptions')) : [];
+  const exceptions = recurrence ? exceptionsOf(child(data, 'Calendar:Exceptions'), end - start) : [];
   const location = locationOf(data) ?? '';
   const meeting: StoredMeeting = {
     method: 'REQUEST', uid, sequence, globalObjId: globalObjId(uid),
@@ -74,13 +74,19 @@ export function significantlyChanged(before: StoredMeeting, after: StoredMeeting
 
 type MeetingException = NonNullable<StoredMeeting['exceptions']>[number];
 
-/** The series' exceptions as an invitation carries them (EXDATE, and a VEVENT per changed occurrence). */
-function exceptionsOf(list: WbxmlElement | undefined): MeetingException[] {
+/**
+ * The series' exceptions as an invitation carries them (EXDATE, and a VEVENT per changed occurrence).
+ * One that changes nothing of its occurrence (it holds only attendees' answers to it) is left out.
+ */
+function exceptionsOf(list: WbxmlElement | undefined, duration: number): MeetingException[] {
   const out: MeetingException[] = [];
   for (const e of list?.children ?? []) {
     if (out.length >= 1000) break;
     const read = exceptionOf(e);
-    if (read) out.push(read);
+    if (!read) continue;
+    const same = !read.deleted && read.summary === undefined && read.location === undefined
+      && (read.start ?? read.originalStart) === read.originalStart && (read.end === undefined || read.end === read.originalStart + duration);
+    if (!same) out.push(read);
   }
   return out;
 }

@@ -1,7 +1,8 @@
-// The iCalendar the server writes (RFC 5546): the REPLY an attendee's answer is sent as, and the
-// REQUEST or CANCEL it sends for a 16.x organizer. Written by ical.js, then refolded because
-// ical.js's folding does not keep to RFC 5545's line limit. Times go out in UTC: every reader
-// converts them, and no VTIMEZONE has to be rebuilt from a TIME_ZONE_INFORMATION blob.
+// The iCalendar the server writes (RFC 5546): the REPLY an attendee's answer is sent as (a COUNTER
+// when it proposes another time), and the REQUEST or CANCEL it sends for a 16.x organizer. Written
+// by ical.js, then refolded because ical.js's folding does not keep to RFC 5545's line limit.
+// Times go out in UTC, which every reader converts; only a series in a zone with daylight saving
+// needs its zone written (a VTIMEZONE built from its TIME_ZONE_INFORMATION, see composeRequest).
 import ICAL from 'ical.js';
 import { clean, CONTROLS, type Component, type Property } from './ical-values.js';
 import type { Invitation } from './invitation.js';
@@ -39,14 +40,34 @@ function scheduling(method: string, inv: ReplySource): { cal: Component; ev: Com
 }
 
 export function composeReply(inv: ReplySource, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined', comment?: string): string {
-  const { cal, ev } = scheduling('REPLY', inv);
-  ev.addPropertyWithValue('summary', REPLY_PREFIX[partstat] + clean(inv.summary));
+  return fold(answering('REPLY', inv, REPLY_PREFIX[partstat] + clean(inv.summary), attendee, partstat, comment).cal.toString());
+}
+
+/**
+ * A counter-proposal (RFC 5546 3.2.7 COUNTER) as Outlook writes one: the proposed time as DTSTART
+ * and DTEND, the meeting's own time as X-MS-OLK-ORIGINALSTART/-END (which Outlook and this server
+ * read back), the attendee with their answer.
+ */
+export function composeCounter(inv: ReplySource, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined',
+  proposal: { start: number; end: number }, comment?: string): string {
+  const { cal, ev } = answering('COUNTER', { ...inv, start: proposal.start, end: proposal.end }, clean(inv.summary), attendee, partstat, comment);
+  const basic = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  ev.addPropertyWithValue('x-ms-olk-originalstart', basic(inv.start));
+  ev.addPropertyWithValue('x-ms-olk-originalend', basic(inv.end));
+  return fold(cal.toString());
+}
+
+/** The event an attendee's answer sends back: the organizer, the attendee with their PARTSTAT, their comment. */
+function answering(method: 'REPLY' | 'COUNTER', inv: ReplySource, summary: string, attendee: { email: string; name?: string },
+  partstat: 'accepted' | 'tentative' | 'declined', comment: string | undefined): { cal: Component; ev: Component } {
+  const { cal, ev } = scheduling(method, inv);
+  ev.addPropertyWithValue('summary', summary);
   if (inv.organizer) addressProperty(ev, 'organizer', inv.organizer.email, inv.organizer.name);
   const email = attendee.email.trim().toLowerCase();
   const name = attendee.name ?? inv.attendees.find((a) => a.email === email)?.name;
   addressProperty(ev, 'attendee', email, name).setParameter('partstat', partstat.toUpperCase());
   if (comment) ev.addPropertyWithValue('comment', comment.replace(/\r\n?/g, '\n').replace(CONTROLS, ''));
-  return fold(cal.toString());
+  return { cal, ev };
 }
 
 /** What an invitation the server sends for an organizer says of the meeting (see server/meetings/organizer.ts). */

@@ -8,7 +8,7 @@ import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
 import { seriesOccurrence } from '../meetings/occurrences.js';
-import { composeReply, composeRequest } from '../meetings/outgoing.js';
+import { composeCounter, composeReply, composeRequest } from '../meetings/outgoing.js';
 import { exceptionOf, organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
 import { globalObjId } from '../meetings/global-obj-id.js';
 import { decodePimData, encodePimData, exceptionOriginal, PimDataError } from '../../eas/pim/items.js';
@@ -23,6 +23,16 @@ const RESPONSE_TYPE: Readonly<Record<MeetingAnswer, number>> = {
 
 const SUBJECT_PREFIX: Readonly<Record<MeetingAnswer, string>> = { accepted: 'Accepted', tentative: 'Tentative', declined: 'Declined' };
 
+const KIND_OF_MESSAGE: Readonly<Record<StoredMeeting['method'], string>> = {
+  REQUEST: 'request', CANCEL: 'cancellation', REPLY: 'reply', COUNTER: 'counter-proposal',
+};
+
+/** The proposed start, for the log line of an answer that proposes one. */
+function proposalLog(req: MeetingResponseRequest): { proposedStart?: string } {
+  const proposal = req.sendResponse?.proposal;
+  return proposal ? { proposedStart: new Date(proposal.start).toISOString() } : {};
+}
+
 export class MeetingService implements MeetingPort {
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -34,8 +44,10 @@ export class MeetingService implements MeetingPort {
     const meeting = item.meeting;
     if (!meeting) return invalid('the item is not a meeting invitation');
     const fromCalendar = item.messageClass === 'IPM.Appointment';
-    if (!fromCalendar && meeting.method !== 'REQUEST') return invalid(`a meeting ${meeting.method === 'CANCEL' ? 'cancellation' : 'reply'} cannot be answered`);
+    if (!fromCalendar && meeting.method !== 'REQUEST') return invalid(`a meeting ${KIND_OF_MESSAGE[meeting.method]} cannot be answered`);
     if (meeting.organizer?.email === p.address) return invalid('the user organizes this meeting');
+    // Outlook's "do not allow new time proposals" (X-MICROSOFT-DISALLOW-COUNTER), as Exchange keeps to it.
+    if (req.sendResponse?.proposal && meeting.disallowNewTimeProposal) return invalid('the organizer does not allow new time proposals for this meeting');
 
     const busy = req.answer === 'accepted' ? meeting.busyStatus : req.answer === 'tentative' ? Math.min(meeting.busyStatus, 1) : 0;
     const state = { responseType: RESPONSE_TYPE[req.answer], busyStatus: busy, meetingStatus: MeetingStatus.Received };
@@ -84,9 +96,9 @@ export class MeetingService implements MeetingPort {
       throw e;
     }
     this.deps.events.changed(folders);
-    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, sendResponse: req.sendResponse !== undefined });
+    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, sendResponse: req.sendResponse !== undefined, ...proposalLog(req) });
     if (req.sendResponse && meeting.organizer) {
-      const sent = await this.sendAnswer(p, meeting, req.answer, req.sendResponse.text);
+      const sent = await this.sendAnswer(p, meeting, req.answer, req.sendResponse);
       if (sent) return { kind: 'send-failed', reason: sent };
     }
     return { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) };
@@ -114,11 +126,11 @@ export class MeetingService implements MeetingPort {
       throw e;
     }
     this.deps.events.changed([folderId]);
-    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, instance: new Date(req.instance).toISOString(), sendResponse: req.sendResponse !== undefined });
+    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, instance: new Date(req.instance).toISOString(), sendResponse: req.sendResponse !== undefined, ...proposalLog(req) });
     if (req.sendResponse && meeting.organizer) {
       const start = changed?.start ?? req.instance;
       const occurrence = { ...meeting, recurrenceId: req.instance, start, end: changed?.end ?? start + duration };
-      const sent = await this.sendAnswer(p, occurrence, req.answer, req.sendResponse.text);
+      const sent = await this.sendAnswer(p, occurrence, req.answer, req.sendResponse);
       if (sent) return { kind: 'send-failed', reason: sent };
     }
     return { kind: 'answered', ...(req.answer === 'declined' ? {} : { calendarItem: { folderId, itemId: id } }) };
@@ -227,13 +239,26 @@ export class MeetingService implements MeetingPort {
     });
   }
 
-  /** Sends the iCalendar REPLY to the organizer through the mail flow (Sent Items keeps a copy); the failure's reason, if any. */
-  private async sendAnswer(p: Principal, meeting: StoredMeeting, answer: MeetingAnswer, text: string): Promise<string | undefined> {
+  /**
+   * Sends the answer to the organizer through the mail flow (Sent Items keeps a copy): an iCalendar
+   * REPLY or, when it proposes another time, a COUNTER ("New Time Proposed", as Outlook titles it).
+   * The failure's reason, if any.
+   */
+  private async sendAnswer(p: Principal, meeting: StoredMeeting, answer: MeetingAnswer, send: NonNullable<MeetingResponseRequest['sendResponse']>): Promise<string | undefined> {
     const organizer = meeting.organizer!;
+    const { text, proposal } = send;
+    const attendee = { email: p.address, name: p.displayName };
+    const proposed = proposal && { start: proposal.start, end: proposal.end ?? proposal.start + (meeting.end - meeting.start) };
     try {
-      await this.mail(p, [organizer], `${SUBJECT_PREFIX[answer]}: ${meeting.summary}`,
-        text || `${p.displayName} has ${answer === 'tentative' ? 'tentatively accepted' : answer} this meeting.`,
-        'REPLY', composeReply(meeting, { email: p.address, name: p.displayName }, answer, text || undefined));
+      if (proposed) {
+        await this.mail(p, [organizer], `New Time Proposed: ${meeting.summary}`,
+          text || `${p.displayName} proposes ${new Date(proposed.start).toISOString()} to ${new Date(proposed.end).toISOString()} for this meeting.`,
+          'COUNTER', composeCounter(meeting, attendee, answer, proposed, text || undefined));
+      } else {
+        await this.mail(p, [organizer], `${SUBJECT_PREFIX[answer]}: ${meeting.summary}`,
+          text || `${p.displayName} has ${answer === 'tentative' ? 'tentatively accepted' : answer} this meeting.`,
+          'REPLY', composeReply(meeting, attendee, answer, text || undefined));
+      }
       return undefined;
     } catch (e) {
       // The answer is recorded already: whatever stopped the mail, the client hears Status 4 and may retry.

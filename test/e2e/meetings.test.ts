@@ -39,7 +39,7 @@ const BERLIN = [
 ];
 
 interface InviteOptions {
-  method?: 'REQUEST' | 'CANCEL' | 'REPLY';
+  method?: 'REQUEST' | 'CANCEL' | 'REPLY' | 'COUNTER';
   uid?: string;
   sequence?: number;
   /** Local time in W. Europe Standard Time, YYYYMMDDTHHMMSS. */
@@ -49,6 +49,8 @@ interface InviteOptions {
   location?: string;
   organizer?: { email: string; name: string };
   attendees?: Array<{ email: string; name: string; partstat?: string }>;
+  /** Outlook's "do not allow new time proposals". */
+  disallowCounter?: boolean;
   extra?: string[];
 }
 
@@ -68,7 +70,7 @@ function ics(o: InviteOptions = {}): string {
     `UID:${o.uid ?? OUTLOOK_UID}`, 'CLASS:PUBLIC', 'PRIORITY:5', 'DTSTAMP:20261128T120000Z', 'TRANSP:OPAQUE',
     `STATUS:${method === 'CANCEL' ? 'CANCELLED' : 'CONFIRMED'}`, `SEQUENCE:${o.sequence ?? 0}`,
     `LOCATION;LANGUAGE=en-GB:${o.location ?? 'Room 4.12'}`,
-    'X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE', 'X-MICROSOFT-CDO-INTENDEDSTATUS:BUSY', 'X-MICROSOFT-CDO-IMPORTANCE:1', 'X-MICROSOFT-DISALLOW-COUNTER:FALSE',
+    'X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE', 'X-MICROSOFT-CDO-INTENDEDSTATUS:BUSY', 'X-MICROSOFT-CDO-IMPORTANCE:1', `X-MICROSOFT-DISALLOW-COUNTER:${o.disallowCounter ? 'TRUE' : 'FALSE'}`,
     ...(o.extra ?? []),
     'BEGIN:VALARM', 'DESCRIPTION:REMINDER', 'TRIGGER;RELATED=START:-PT15M', 'ACTION:DISPLAY', 'END:VALARM',
     'END:VEVENT', 'END:VCALENDAR', '',
@@ -569,6 +571,218 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
     assert.match(calendar, /^METHOD:REPLY\r$/m);
     assert.match(calendar, new RegExp(`^UID:${uid.replace(/[.]/g, '\\.')}\\r$`, 'm'));
     assert.match(calendar.replace(/\r\n[ \t]/g, ''), /^ATTENDEE;[^\r]*PARTSTAT=DECLINED[^\r]*:mailto:bob@contoso\.test\r$/im);
+  });
+
+  it('16.1 counter-proposal: the organizer gets "New Time Proposed" with the new time, her item records it on the attendee (16.1 only), and a later plain answer withdraws it', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const alice14 = await device('alice@contoso.test', '14.1');
+    const bob = await device('bob@contoso.test', '16.1');
+    for (const d of [alice, alice14]) {
+      await sync(d, 'Calendar');
+      await sync(d, 'Inbox');
+    }
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    const added16 = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'counter-1'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('DtStamp', '20261128T120000Z'), CAL('Subject', 'Budget talk'), CAL('MeetingStatus', 1),
+      CAL('StartTime', '20261216T100000Z'), CAL('EndTime', '20261216T110000Z'), CAL('ClientUid', 'counter-device-1'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1)))))]);
+    const aliceItem = childText(added16.responses[0], 'AirSync:ServerId')!;
+    const [mailId] = await arrival(bob, 'Inbox', 'Budget talk');
+    const [calId] = await arrival(bob, 'Calendar', 'Budget talk');
+    await sync(alice14, 'Calendar');
+
+    const inbox = bob.folders.get('Inbox')!;
+    const propose = (start: string | undefined, end: string | undefined, answer = 2) => respond(bob, [{ answer, folder: inbox, requestId: mailId,
+      extra: [MR('SendResponse', B('Body', B('Type', 1), B('Data', 'Could we meet in the afternoon?')),
+        start !== undefined && MR('ProposedStartTime', start), end !== undefined && MR('ProposedEndTime', end))] }]);
+    // What cannot be a proposal is refused before anything is recorded.
+    for (const [start, end] of [[undefined, '20261216T150000Z'], ['20261216T150000Z', '20261216T140000Z'], ['tomorrow', undefined]] as const) {
+      const [refused] = await propose(start, end);
+      assert.equal(childText(refused, 'MeetingResponse:Status'), '2', `${start} - ${end}`);
+    }
+    assert.equal((await sync(bob, 'Calendar')).changes.size, 0, 'a refused proposal records no answer');
+
+    const [result] = await propose('20261216T140000Z', '20261216T153000Z');
+    assert.equal(childText(result, 'MeetingResponse:Status'), '1');
+    assert.equal(childText(result, 'MeetingResponse:CalendarId'), calId);
+    const bobItem = (await sync(bob, 'Calendar')).changes.get(calId);
+    assert.equal(childText(bobItem, 'Calendar:ResponseType'), '2', 'Bob\'s own answer, tentative, is on his calendar');
+
+    const seen16: SyncAnswer['adds'] = new Map();
+    const [, counter] = await arrival(alice, 'Inbox', 'New Time Proposed: Budget talk', seen16);
+    assert.equal(childText(counter, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Resp.Tent');
+    const mr = child(counter, 'Email:MeetingRequest');
+    assert.equal(childText(mr, 'Email:StartTime'), '2026-12-16T10:00:00.000Z', 'the meeting\'s time as it is');
+    assert.equal(childText(mr, 'MeetingResponse:ProposedStartTime'), '20261216T140000Z');
+    assert.equal(childText(mr, 'MeetingResponse:ProposedEndTime'), '20261216T153000Z');
+    assert.equal(childText(mr, 'Email2:MeetingMessageType'), '0');
+    const aliceChange = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+    const bobOnAlice = childrenOf(child(aliceChange, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(childText(bobOnAlice, 'Calendar:AttendeeStatus'), '2');
+    assert.equal(childText(bobOnAlice, 'MeetingResponse:ProposedStartTime'), '20261216T140000Z');
+    assert.equal(childText(bobOnAlice, 'MeetingResponse:ProposedEndTime'), '20261216T153000Z');
+    assert.equal(childText(aliceChange, 'Calendar:StartTime'), '20261216T100000Z', 'a proposal does not move the meeting');
+
+    // 14.1 has no proposal elements: the same mail and item without them.
+    const [, counter14] = await arrival(alice14, 'Inbox', 'New Time Proposed: Budget talk');
+    assert.equal(childText(child(counter14, 'Email:MeetingRequest'), 'Email:StartTime'), '2026-12-16T10:00:00.000Z');
+    assert.equal(child(child(counter14, 'Email:MeetingRequest'), 'MeetingResponse:ProposedStartTime'), undefined);
+    const bobOn14 = childrenOf(child((await sync(alice14, 'Calendar')).changes.get(aliceItem), 'Calendar:Attendees'), 'Calendar:Attendee')
+      .find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(childText(bobOn14, 'Calendar:AttendeeStatus'), '2');
+    assert.equal(child(bobOn14, 'MeetingResponse:ProposedStartTime'), undefined);
+
+    // The COUNTER as it travelled, read from Alice's copy of the mail.
+    const fetched = await alice.c.send('ItemOperations', ns('ItemOperations')('ItemOperations', ns('ItemOperations')('Fetch',
+      ns('ItemOperations')('Store', 'Mailbox'), A('CollectionId', alice.folders.get('Inbox')!), A('ServerId', [...seen16].find(([, d]) => childText(d, 'Email:Subject') === 'New Time Proposed: Budget talk')![0]),
+      ns('ItemOperations')('Options', B('BodyPreference', B('Type', 4))))));
+    const mime = childText(child(child(child(child(fetched.body, 'ItemOperations:Response'), 'ItemOperations:Fetch'), 'ItemOperations:Properties'), 'AirSyncBase:Body'), 'AirSyncBase:Data')!;
+    const calendar = calendarPart(mime.replace(/\r?\n/g, '\r\n')).replace(/\r\n[ \t]/g, '');
+    assert.match(calendar, /^METHOD:COUNTER\r$/m);
+    assert.match(calendar, /^DTSTART:20261216T140000Z\r$/m);
+    assert.match(calendar, /^DTEND:20261216T153000Z\r$/m);
+    assert.match(calendar, /^X-MS-OLK-ORIGINALSTART:20261216T100000Z\r$/m);
+    assert.match(calendar, /^ATTENDEE;[^\r]*PARTSTAT=TENTATIVE[^\r]*:mailto:bob@contoso\.test\r$/im);
+    assert.match(calendar, /^COMMENT:Could we meet in the afternoon\?\r$/m);
+
+    // Bob accepts after all, from his calendar item: the plain answer replaces the proposal.
+    const [accepted] = await respond(bob, [{ answer: 1, folder: bob.folders.get('Calendar'), requestId: calId, extra: [MR('SendResponse')] }]);
+    assert.equal(childText(accepted, 'MeetingResponse:Status'), '1');
+    await arrival(alice, 'Inbox', 'Accepted: Budget talk', seen16);
+    const withdrawn = childrenOf(child((await sync(alice, 'Calendar')).changes.get(aliceItem), 'Calendar:Attendees'), 'Calendar:Attendee')
+      .find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(childText(withdrawn, 'Calendar:AttendeeStatus'), '3');
+    assert.equal(child(withdrawn, 'MeetingResponse:ProposedStartTime'), undefined, 'the proposal is withdrawn');
+  });
+
+  it('an answer about one occurrence is recorded on that occurrence of the organizer\'s series (its own Attendees, 14.0+), the series\' answer untouched; a later series update does not resend it', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const alice12 = await device('alice@contoso.test', '12.1');
+    const bob = await device('bob@contoso.test', '16.1');
+    await sync(alice, 'Calendar');
+    await sync(alice12, 'Calendar');
+    await sync(alice, 'Inbox');
+    await sync(bob, 'Inbox');
+    await sync(bob, 'Calendar');
+    // Mondays 09:00-09:30 UTC from 6 January 2031, four times.
+    const made = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'occ-answers'), A('ApplicationData',
+      CAL('Timezone', Buffer.alloc(172).toString('base64')), CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Standup'),
+      CAL('StartTime', '20310106T090000Z'), CAL('EndTime', '20310106T093000Z'), CAL('MeetingStatus', 1), CAL('ClientUid', 'occ-answers-uid'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1))),
+      CAL('Recurrence', CAL('Type', 1), CAL('Interval', 1), CAL('Occurrences', 4), CAL('DayOfWeek', 2))))]);
+    const aliceItem = childText(made.responses[0], 'AirSync:ServerId')!;
+    await arrival(bob, 'Inbox', 'Standup');
+    const [bobItem] = await arrival(bob, 'Calendar', 'Standup');
+    await sync(alice12, 'Calendar');
+
+    const onOccurrence = async (instance: string, answer: number, extra: WbxmlElement[]) => {
+      const [r] = await respond(bob, [{ answer, folder: bob.folders.get('Calendar'), requestId: bobItem, extra: [MR('InstanceId', instance), MR('SendResponse', ...extra)] }]);
+      assert.equal(childText(r, 'MeetingResponse:Status'), '1');
+    };
+    await onOccurrence('2031-01-13T09:00:00.000Z', 3, []);
+    await arrival(alice, 'Inbox', 'Declined: Standup');
+    await onOccurrence('2031-01-20T09:00:00.000Z', 2, [MR('ProposedStartTime', '20310120T110000Z')]);
+    await arrival(alice, 'Inbox', 'New Time Proposed: Standup');
+
+    let item: WbxmlElement | undefined;
+    for (let i = 0; i < 50; i++) {
+      const c = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+      if (c) item = c;
+      if (item && childrenOf(child(item, 'Calendar:Exceptions'), 'Calendar:Exception').length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const bobIn = (list: WbxmlElement | undefined) => childrenOf(list, 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(childText(bobIn(child(item, 'Calendar:Attendees')), 'Calendar:AttendeeStatus'), undefined, 'the series has no answer from bob');
+    const exceptions = childrenOf(child(item, 'Calendar:Exceptions'), 'Calendar:Exception');
+    assert.deepEqual(exceptions.map((e) => [childText(e, 'AirSyncBase:InstanceId'), childText(e, 'Calendar:StartTime'), childText(e, 'Calendar:Deleted') ?? '',
+      childText(bobIn(child(e, 'Calendar:Attendees')), 'Calendar:AttendeeStatus'),
+      childText(bobIn(child(e, 'Calendar:Attendees')), 'MeetingResponse:ProposedStartTime') ?? '']), [
+      ['2031-01-13T09:00:00.000Z', '20310113T090000Z', '', '4', ''],
+      ['2031-01-20T09:00:00.000Z', '20310120T090000Z', '', '2', '20310120T110000Z'],
+    ], 'each answer on its own occurrence, which still takes place for the organizer');
+    // 12.1 has no attendees on an occurrence: its exceptions come without them.
+    const older = (await sync(alice12, 'Calendar')).changes.get(aliceItem);
+    const olderExceptions = childrenOf(child(older, 'Calendar:Exceptions'), 'Calendar:Exception');
+    assert.equal(olderExceptions.length, 2);
+    assert.ok(olderExceptions.every((e) => child(e, 'Calendar:Attendees') === undefined));
+
+    // Alice renames the series: the update sends no VEVENT for the occurrences that only hold answers.
+    await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), A('ApplicationData', CAL('Subject', 'Standup (new room)')))]);
+    const [updateId] = await arrival(bob, 'Inbox', 'Standup (new room)');
+    const fetched = await bob.c.send('ItemOperations', ns('ItemOperations')('ItemOperations', ns('ItemOperations')('Fetch',
+      ns('ItemOperations')('Store', 'Mailbox'), A('CollectionId', bob.folders.get('Inbox')!), A('ServerId', updateId),
+      ns('ItemOperations')('Options', B('BodyPreference', B('Type', 4))))));
+    const mime = childText(child(child(child(child(fetched.body, 'ItemOperations:Response'), 'ItemOperations:Fetch'), 'ItemOperations:Properties'), 'AirSyncBase:Body'), 'AirSyncBase:Data')!;
+    const calendar = calendarPart(mime.replace(/\r?\n/g, '\r\n'));
+    assert.equal(calendar.match(/^BEGIN:VEVENT\r$/gm)?.length, 1, 'one VEVENT: the series');
+  });
+
+  it('counter-proposals over SMTP: an external attendee\'s Outlook COUNTER is recorded, a forged one is not, and a meeting that disallows proposals refuses them', async () => {
+    const alice = await device('alice@contoso.test', '16.1');
+    const bob = await device('bob@contoso.test', '16.1');
+    await sync(alice, 'Calendar');
+    await sync(alice, 'Inbox');
+    await sync(bob, 'Inbox');
+    const uid = freshUid();
+    const booked = await sync(alice, 'Calendar', [A('Add', A('ClientId', 'ext-counter-1'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('DtStamp', '20261128T120000Z'), CAL('Subject', 'Supplier visit'), CAL('MeetingStatus', 1),
+      CAL('StartTime', '20261217T090000Z'), CAL('EndTime', '20261217T100000Z'), CAL('UID', uid),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'olivia@fabrikam.test'), CAL('Name', 'Olivia Organiser'), CAL('AttendeeType', 1)))))]);
+    const aliceItem = childText(booked.responses[0], 'AirSync:ServerId')!;
+    const counterFrom = (from: string, who: string) => inviteMail({ from, to: ['alice@contoso.test'], subject: 'New Time Proposed: Supplier visit', method: 'COUNTER',
+      calendar: ics({ method: 'COUNTER', uid, summary: 'Supplier visit', organizer: { email: 'alice@contoso.test', name: 'Alice Andersen' },
+        attendees: [{ email: who, name: 'Olivia Organiser', partstat: 'DECLINED' }], start: '20261217T140000', end: '20261217T150000',
+        extra: ['X-MS-OLK-ORIGINALSTART;TZID=W. Europe Standard Time:20261217T100000', 'X-MS-OLK-ORIGINALEND;TZID=W. Europe Standard Time:20261217T110000'] }) });
+    // From someone who is not the attendee named: delivered as mail, recorded nowhere.
+    await smtp(counterFrom('mallory@fabrikam.test', 'olivia@fabrikam.test'), ['alice@contoso.test'], 'mallory@fabrikam.test');
+    await smtp(counterFrom('olivia@fabrikam.test', 'olivia@fabrikam.test'), ['alice@contoso.test']);
+    const inbox = await sync(alice, 'Inbox');
+    const counters = [...inbox.adds.values()].filter((d) => childText(d, 'Email:Subject') === 'New Time Proposed: Supplier visit');
+    assert.equal(counters.length, 2);
+    for (const c of counters) {
+      assert.equal(childText(c, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Resp.Neg');
+      const mr = child(c, 'Email:MeetingRequest');
+      assert.equal(childText(mr, 'Email:StartTime'), '2026-12-17T09:00:00.000Z', 'Outlook\'s original start, read in its zone');
+      assert.equal(childText(mr, 'MeetingResponse:ProposedStartTime'), '20261217T130000Z');
+    }
+    const change = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+    const olivia = childrenOf(child(change, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'olivia@fabrikam.test');
+    assert.equal(childText(olivia, 'Calendar:AttendeeStatus'), '4');
+    assert.equal(childText(olivia, 'MeetingResponse:ProposedStartTime'), '20261217T130000Z');
+    assert.equal(childText(olivia, 'MeetingResponse:ProposedEndTime'), '20261217T140000Z');
+    const log = server.logs.filter((r) => r.msg === 'delivered' && typeof r.calendar === 'string' && r.calendar.startsWith('alice@contoso.test:'));
+    assert.ok(log.some((r) => r.calendar === 'alice@contoso.test:not-an-attendee'), 'the forged one is logged as such');
+    assert.ok(log.some((r) => r.calendar === 'alice@contoso.test:proposal-recorded'));
+
+    // An external organizer who disallows proposals: Bob's proposal is refused, his plain answer is not.
+    const closed = freshUid();
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Fixed slot',
+      calendar: ics({ uid: closed, summary: 'Fixed slot', disallowCounter: true }) }), ['bob@contoso.test']);
+    const [fixedMail] = await arrival(bob, 'Inbox', 'Fixed slot');
+    const answer = (extra: WbxmlElement[]) => respond(bob, [{ answer: 2, folder: bob.folders.get('Inbox'), requestId: fixedMail, extra }]);
+    const [refused] = await answer([MR('SendResponse', MR('ProposedStartTime', '20261203T150000Z'))]);
+    assert.equal(childText(refused, 'MeetingResponse:Status'), '2');
+    const [plain] = await answer([MR('SendResponse')]);
+    assert.equal(childText(plain, 'MeetingResponse:Status'), '1');
+
+    // Bob's proposal to an external organizer leaves as Outlook's COUNTER, its end keeping the meeting's length.
+    const open = freshUid();
+    await smtp(inviteMail({ from: 'olivia@fabrikam.test', to: ['bob@contoso.test'], subject: 'Open slot', calendar: ics({ uid: open, summary: 'Open slot' }) }), ['bob@contoso.test']);
+    const [openMail] = await arrival(bob, 'Inbox', 'Open slot');
+    const [proposed] = await respond(bob, [{ answer: 3, folder: bob.folders.get('Inbox'), requestId: openMail, extra: [MR('SendResponse', MR('ProposedStartTime', '20261204T080000Z'))] }]);
+    assert.equal(childText(proposed, 'MeetingResponse:Status'), '1');
+    const token = fs.readFileSync(path.join(server.data, 'admin.token'), 'utf8').trim();
+    const list = await (await fetch(`${server.baseUrl}/admin/captured?to=olivia%40fabrikam.test`, { headers: { Authorization: `Bearer ${token}` } })).json() as Array<{ id: number; subject: string }>;
+    const mine = list.filter((m) => m.subject === 'New Time Proposed: Open slot');
+    assert.equal(mine.length, 1);
+    const raw = Buffer.from(await (await fetch(`${server.baseUrl}/admin/captured/${mine[0]!.id}`, { headers: { Authorization: `Bearer ${token}` } })).arrayBuffer()).toString('utf8');
+    assert.match(raw, /Content-Type: text\/calendar; charset=utf-8; method=COUNTER/i);
+    const calendar = calendarPart(raw).replace(/\r\n[ \t]/g, '');
+    assert.match(calendar, /^DTSTART:20261204T080000Z\r$/m);
+    assert.match(calendar, /^DTEND:20261204T093000Z\r$/m, 'the 90-minute meeting keeps its length');
+    assert.match(calendar, /^X-MS-OLK-ORIGINALSTART:20261203T090000Z\r$/m);
+    assert.match(calendar, /^ATTENDEE;[^\r]*PARTSTAT=DECLINED[^\r]*:mailto:bob@contoso\.test\r$/im);
   });
 
   it('a series arrives with its moved occurrence; cancelling one occurrence removes only it, in the calendar and in free/busy; 16.x names exceptions by InstanceId', async () => {

@@ -1,8 +1,9 @@
 // Fuzzing meeting mail through the real server (fast-check, fixed seed): Outlook-style invitations,
-// updates and cancellations, their iCalendar mutated line by line (dropped, doubled, cut, swapped),
-// delivered over SMTP to a user whose calendar already holds the series. Every message must be
-// accepted and delivered whole (an unreadable calendar part leaves an ordinary message), every
-// MeetingResponse to it answered with Status 1 or 2 alone, and the calendar must stay readable by Sync.
+// updates, cancellations, replies and counter-proposals, their iCalendar mutated line by line
+// (dropped, doubled, cut, swapped), delivered over SMTP to a user whose calendar already holds the
+// series. Every message must be accepted and delivered whole (an unreadable calendar part leaves an
+// ordinary message), every MeetingResponse to it answered with Status 1 or 2 alone, and the
+// calendar must stay readable by Sync.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { EasClient } from '../support/eas-client.js';
@@ -32,6 +33,8 @@ const SAMPLES: string[][] = [
   calendar('CANCEL', ['RECURRENCE-ID;TZID=W. Europe Standard Time:20310127T100000', 'STATUS:CANCELLED']),
   calendar('CANCEL', ['STATUS:CANCELLED']),
   calendar('REPLY', []),
+  calendar('COUNTER', ['X-MS-OLK-ORIGINALSTART;TZID=W. Europe Standard Time:20310106T090000', 'X-MS-OLK-ORIGINALEND;TZID=W. Europe Standard Time:20310106T100000',
+    'RECURRENCE-ID;TZID=W. Europe Standard Time:20310113T100000']),
 ];
 
 function mail(lines: string[], n: number): Buffer {

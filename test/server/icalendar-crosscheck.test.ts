@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseInvitation } from '../../server/meetings/invitation.js';
-import { composeReply, composeRequest } from '../../server/meetings/outgoing.js';
+import { composeCounter, composeReply, composeRequest } from '../../server/meetings/outgoing.js';
 import type { EasRecurrence } from '../../server/meetings/recurrence.js';
 import { timezoneBlob } from '../../server/meetings/timezone.js';
 import { PROJECT_ROOT } from '../support/server-process.js';
@@ -155,5 +155,16 @@ describe('iCalendar against an independent implementation (Python icalendar)', f
     assert.equal(reply.summary, 'Declined: Roadmap; Q1, review');
     assert.deepEqual(reply.attendees, [['bob@contoso.test', 'DECLINED', '']]);
     assert.equal(reply.organizer, 'alice@contoso.test');
+  });
+
+  it('writes a COUNTER Python reads as the proposed time, from the attendee, to the organizer', () => {
+    const counter = pythonReads(composeCounter(meeting, { email: 'bob@contoso.test' }, 'tentative',
+      { start: Date.parse('2026-12-16T14:00:00Z'), end: Date.parse('2026-12-16T15:30:00Z') }, 'Afternoon?'));
+    assert.equal(counter.method, 'COUNTER');
+    assert.equal(counter.uid, meeting.uid);
+    assert.equal(counter.start, '2026-12-16T14:00:00Z');
+    assert.equal(counter.end, '2026-12-16T15:30:00Z');
+    assert.deepEqual(counter.attendees, [['bob@contoso.test', 'TENTATIVE', '']]);
+    assert.equal(counter.organizer, 'alice@contoso.test');
   });
 });

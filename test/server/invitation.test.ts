@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { globalObjId } from '../../server/meetings/global-obj-id.js';
 import { InvitationError, MAX_ICALENDAR_BYTES, parseInvitation, type Invitation } from '../../server/meetings/invitation.js';
-import { composeReply, composeRequest } from '../../server/meetings/outgoing.js';
+import { composeCounter, composeReply, composeRequest } from '../../server/meetings/outgoing.js';
 import type { EasRecurrence } from '../../server/meetings/recurrence.js';
 import { timezoneBlob } from '../../server/meetings/timezone.js';
 
@@ -691,6 +691,53 @@ describe('meeting invitations (iCalendar)', () => {
       assert.deepEqual(back.warnings, []);
     });
 
+    it('a COUNTER proposes its DTSTART/DTEND; Outlook\'s original times, in their zone, are the meeting\'s own', () => {
+      const inv = parseInvitation(event([
+        'DTSTART;TZID=W. Europe Standard Time:20261210T140000', 'DTEND;TZID=W. Europe Standard Time:20261210T150000',
+        'X-MS-OLK-ORIGINALSTART;TZID=W. Europe Standard Time:20261210T100000', 'X-MS-OLK-ORIGINALEND;TZID=W. Europe Standard Time:20261210T113000',
+        'ATTENDEE;PARTSTAT=TENTATIVE;CN=Bob:mailto:bob@fabrikam.example', 'ORGANIZER:mailto:anna@contoso.example',
+      ], 'COUNTER', WEST_EUROPE));
+      assert.equal(inv.method, 'COUNTER');
+      assert.equal(inv.start, utc('2026-12-10T13:00:00Z'));
+      assert.equal(inv.end, utc('2026-12-10T14:00:00Z'));
+      assert.equal(inv.originalStart, utc('2026-12-10T09:00:00Z'));
+      assert.equal(inv.originalEnd, utc('2026-12-10T10:30:00Z'));
+      assert.equal(inv.attendees[0]?.partstat, 'tentative');
+      // Without them (RFC 5546 does not have them) there is only the proposal.
+      const bare = parseInvitation(event(['DTSTART:20261210T130000Z', 'DTEND:20261210T140000Z'], 'COUNTER'));
+      assert.equal(bare.originalStart, undefined);
+      assert.equal(bare.start, utc('2026-12-10T13:00:00Z'));
+      // Unreadable ones are refused like any bad date; one ending before it starts is left out.
+      assert.throws(() => parseInvitation(event(['DTSTART:20261210T130000Z', 'X-MS-OLK-ORIGINALSTART:soon', 'X-MS-OLK-ORIGINALEND:20261210T100000Z'], 'COUNTER')),
+        (e: unknown) => e instanceof InvitationError && /X-MS-OLK-ORIGINALSTART: "soon" is not a date/.test(e.message));
+      const backwards = parseInvitation(event(['DTSTART:20261210T130000Z', 'X-MS-OLK-ORIGINALSTART:20261210T110000Z', 'X-MS-OLK-ORIGINALEND:20261210T100000Z'], 'COUNTER'));
+      assert.equal(backwards.originalStart, undefined);
+      assert.match(backwards.warnings.join(';'), /ORIGINALEND is before/);
+      // A COUNTER is about a time: it needs DTSTART.
+      assert.throws(() => parseInvitation(event(['DTEND:20261210T140000Z'], 'COUNTER')), /COUNTER without DTSTART/);
+    });
+
+    it('composes a counter-proposal that reads back as the proposal, with the meeting\'s own time kept', () => {
+      const inv = parseInvitation(outlook());
+      const text = composeCounter({ ...inv, recurrenceId: inv.start }, { email: 'Bob.Meier@Fabrikam.example', name: 'Bob Meier' }, 'declined',
+        { start: utc('2026-12-11T08:00:00Z'), end: utc('2026-12-11T09:30:00Z') }, 'Friday?');
+      for (const l of text.split('\r\n')) assert.ok(Buffer.byteLength(l) <= 75, l);
+      const unfolded = text.replace(/\r\n /g, '');
+      assert.match(unfolded, /\r\nMETHOD:COUNTER\r\n/);
+      assert.match(unfolded, /\r\nSUMMARY:Quartalsplanung\r\n/);
+      assert.match(unfolded, /\r\nRECURRENCE-ID:20261210T090000Z\r\n/);
+      const back = parseInvitation(text);
+      assert.equal(back.method, 'COUNTER');
+      assert.equal(back.uid, inv.uid);
+      assert.equal(back.start, utc('2026-12-11T08:00:00Z'));
+      assert.equal(back.end, utc('2026-12-11T09:30:00Z'));
+      assert.equal(back.originalStart, inv.start);
+      assert.equal(back.originalEnd, inv.end);
+      assert.equal(back.recurrenceId, inv.start);
+      assert.deepEqual(back.attendees, [{ email: 'bob.meier@fabrikam.example', name: 'Bob Meier', type: 'required', partstat: 'declined', rsvp: false }]);
+      assert.deepEqual(back.warnings, []);
+    });
+
     it('replies to all-day events with dates, folding long lines between characters', () => {
       const inv = parseInvitation(event(['DTSTART;VALUE=DATE:20261224', 'DTEND;VALUE=DATE:20261225', `SUMMARY:${'Weihnachtsfeier für alle Kolleginnen und Kollegen '.repeat(4)}`]));
       const text = composeReply(inv, { email: 'x@y.test', name: 'Zoë Ünal' }, 'declined');
@@ -762,8 +809,8 @@ describe('meeting invitations (iCalendar)', () => {
       rejects('', /^no VCALENDAR component$/);
       rejects('BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\n', /^no VCALENDAR component$/);
       rejects('BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n', /^METHOD is missing$/);
-      rejects(event(['DTSTART:20260101T000000Z'], 'PUBLISH'), /^METHOD "PUBLISH" is not REQUEST, CANCEL or REPLY$/);
-      rejects(event(['DTSTART:20260101T000000Z'], 'COUNTER'), /^METHOD "COUNTER" is not/);
+      rejects(event(['DTSTART:20260101T000000Z'], 'PUBLISH'), /^METHOD "PUBLISH" is not REQUEST, CANCEL, REPLY or COUNTER$/);
+      rejects(event(['DTSTART:20260101T000000Z'], 'DECLINECOUNTER'), /^METHOD "DECLINECOUNTER" is not/);
       rejects('BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VTODO\r\nUID:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n', /^no VEVENT component$/);
       rejects('BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n', /^VEVENT has no UID$/);
       rejects(event([]), /^REQUEST without DTSTART$/);
