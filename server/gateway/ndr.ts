@@ -1,8 +1,7 @@
-// The non-delivery report a sender finds in their Inbox when the gateway refuses a submission:
-// a multipart/report (RFC 6522) with a delivery-status part (RFC 3464) per refused recipient, so
-// that both people and programs can read which recipients to remove and why.
-import crypto from 'node:crypto';
+// The non-delivery report a sender finds in their Inbox when the gateway refuses a submission
+// (server/mail/delivery-report.ts), naming which recipients to remove and why.
 import type { GatewayRefusal, RecipientProblem } from './gateway.js';
+import { ascii, buildDeliveryReport } from '../mail/delivery-report.js';
 
 const EXPLAIN: Record<RecipientProblem, string> = {
   'no-certificate': 'has no encryption certificate in the directory',
@@ -25,19 +24,9 @@ export interface ReportInput {
   at: Date;
 }
 
-/** Folds nothing and encodes nothing: every line here is ASCII by construction, except the subject. */
-function encodeSubject(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${Buffer.from(s, 'utf8').toString('base64')}?=`;
-}
-
-const ascii = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?');
-
-/** The whole report, CRLF line endings. */
+/** The report for a refused submission, CRLF line endings. */
 export function buildNonDeliveryReport(input: ReportInput): Buffer {
-  const { refusal, sender, domain, at } = input;
-  const boundary = `easmime-ndr-${crypto.randomBytes(12).toString('hex')}`;
-  const postmaster = `postmaster@${domain}`;
+  const { refusal, sender } = input;
   const listed = refusal.recipients;
   const human: string[] = [];
   if (refusal.code === 'recipients-unavailable') {
@@ -51,61 +40,16 @@ export function buildNonDeliveryReport(input: ReportInput): Buffer {
     human.push(`  ${refusal.code}: ${ascii(refusal.message)}`);
   }
   human.push('');
-  human.push(`Reported by the easmime S/MIME gateway at ${domain}, ${at.toUTCString()}.`);
-
-  const status: string[] = [`Reporting-MTA: dns; ${domain}`, `Arrival-Date: ${at.toUTCString()}`, ''];
-  for (const r of listed) {
-    status.push(
-      `Final-Recipient: rfc822; ${ascii(r.address)}`,
-      'Action: failed',
-      'Status: 5.7.1',
-      `Diagnostic-Code: smtp; 550 5.7.1 ${r.problem}: ${ascii(r.detail).slice(0, 300)}`,
-      '',
-    );
-  }
-  if (listed.length === 0) {
-    status.push(`Final-Recipient: rfc822; ${ascii(sender)}`, 'Action: failed', 'Status: 5.7.1',
-      `Diagnostic-Code: smtp; 550 5.7.1 ${refusal.code}: ${ascii(refusal.message).slice(0, 300)}`, '');
-  }
-
-  const headers = input.originalHeaders.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)+$/, '');
-  const lines = [
-    `From: Mail Delivery System <${postmaster}>`,
-    `To: <${sender}>`,
-    `Subject: ${encodeSubject(`Undeliverable: ${input.originalSubject}`)}`,
-    `Date: ${at.toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: <ndr-${crypto.randomBytes(10).toString('hex')}@${domain}>`,
-    'Auto-Submitted: auto-replied',
-    `X-EasMime-Refusal: ${refusal.code}`,
-    ...(listed.length > 0 ? [`X-EasMime-Remove-Recipients: ${listed.map((r) => `${ascii(r.address)} (${r.problem})`).join(', ')}`] : []),
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
-    '',
-    `--${boundary}`,
-    'Content-Type: text/plain; charset=us-ascii',
-    '',
-    ...human,
-    '',
-    `--${boundary}`,
-    'Content-Type: message/delivery-status',
-    '',
-    ...status,
-    `--${boundary}`,
-    'Content-Type: text/rfc822-headers',
-    '',
-    headers,
-    '',
-    `--${boundary}--`,
-    '',
-  ];
-  return Buffer.from(lines.join('\r\n'), 'utf8');
-}
-
-/** The header block of a message: everything before the first blank line (bounded). */
-export function headerBlock(raw: Buffer, max = 64 * 1024): Buffer {
-  const limit = Math.min(raw.length, max);
-  for (let i = 0; i + 1 < limit; i++) {
-    if (raw[i] === 0x0a && (raw[i + 1] === 0x0a || (raw[i + 1] === 0x0d && raw[i + 2] === 0x0a))) return raw.subarray(0, i + 1);
-  }
-  return raw.subarray(0, limit);
+  human.push(`Reported by the easmime S/MIME gateway at ${input.domain}, ${input.at.toUTCString()}.`);
+  const failed = listed.length > 0
+    ? listed.map((r) => ({ address: r.address, status: '5.7.1', diagnostic: `550 5.7.1 ${r.problem}: ${r.detail}` }))
+    : [{ address: sender, status: '5.7.1', diagnostic: `550 5.7.1 ${refusal.code}: ${refusal.message}` }];
+  return buildDeliveryReport({
+    sender, domain: input.domain, originalHeaders: input.originalHeaders, originalSubject: input.originalSubject, at: input.at,
+    explanation: human, failed,
+    extraHeaders: [
+      `X-EasMime-Refusal: ${refusal.code}`,
+      ...(listed.length > 0 ? [`X-EasMime-Remove-Recipients: ${listed.map((r) => `${ascii(r.address)} (${r.problem})`).join(', ')}`] : []),
+    ],
+  });
 }

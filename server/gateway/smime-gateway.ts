@@ -11,7 +11,8 @@ import type { Store } from '../store/index.js';
 import { GatewayRefusal, type Gateway, type GatewayDecision, type GatewayEnvelope } from './gateway.js';
 import { describe, enforcementFor, parsePolicy, union, type Enforcement, type GatewayPolicy } from './policy.js';
 import { checkRecipients, type EnvelopeMatcher } from './recipients.js';
-import { buildNonDeliveryReport, headerBlock } from './ndr.js';
+import { buildNonDeliveryReport } from './ndr.js';
+import { headerBlock } from '../mail/delivery-report.js';
 import { trustStoreOf } from './trust-cache.js';
 
 /** Opens an envelope with the private keys of these users (their whole key history); null when none fits. */
