@@ -10,6 +10,8 @@ import { messageRoutes } from './admin-messages.js';
 import { PIM_MESSAGE_CLASSES } from '../eas/pim/items.js';
 import { certificateRoutes } from './admin-certificates.js';
 import { capturedRoutes } from './admin-captured.js';
+import { outboxRoutes } from './admin-outbox.js';
+import type { Outbox } from './outbound/outbox.js';
 
 export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.EASMIME_ADMIN_TOKEN) {
@@ -29,7 +31,7 @@ function sameToken(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-export async function adminApi(ctx: Koa.Context, store: Store, token: string, serverKey: Buffer): Promise<void> {
+export async function adminApi(ctx: Koa.Context, store: Store, token: string, serverKey: Buffer, outbox?: Outbox): Promise<void> {
   const auth = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
   if (!auth || !sameToken(auth[1]!, token)) {
     ctx.status = 401;
@@ -65,6 +67,7 @@ export async function adminApi(ctx: Koa.Context, store: Store, token: string, se
   }
   if (messageRoutes(ctx, store, parts)) return;
   if (capturedRoutes(ctx, store, parts)) return;
+  if (outboxRoutes(ctx, store, outbox, parts)) return;
   if (await certificateRoutes(ctx, store, parts, serverKey)) return;
   if (ctx.method === 'GET' && parts[1] === 'users' && parts.length === 5 && parts[3] === 'messages') {
     // /admin/users/<address>/messages/<id>: the stored raw message, byte for byte; for a contact,

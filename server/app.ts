@@ -14,6 +14,7 @@ import { FolderEvents } from './events.js';
 import { StoreBackend } from './backend.js';
 import { MailFlow, DeliveryError } from './mailflow.js';
 import { SmarthostRoute } from './outbound/smarthost.js';
+import { Outbox } from './outbound/outbox.js';
 import { CaptureRoute } from './outbound/capture.js';
 import { CapturedMail } from './store/captured.js';
 import { SmimeGateway } from './gateway/smime-gateway.js';
@@ -46,6 +47,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   let httpsServer: https.Server | undefined;
   let outboundRoute: { close(): Promise<void> } | undefined;
   let ingest: IngestPipeline | undefined;
+  let outboxRef: Outbox | undefined;
   try {
     const serverKey = loadServerKey(config.data);
     const events = new FolderEvents();
@@ -95,10 +97,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       log({ msg: 'reopened data folder', data: config.data, domain: store.domain(), from: store.getMeta('initialised_from') });
     }
 
-    const backend = new StoreBackend({ store, events, mailflow, log, serverKey, searchTimeoutMs: config.searchTimeoutMs });
+    const outbox = new Outbox(store, mailflow, events, log);
+    outboxRef = outbox;
+    const backend = new StoreBackend({ store, events, mailflow, outbox, log, serverKey, searchTimeoutMs: config.searchTimeoutMs });
     const app = createHttpApp({
       backend, authenticate: (n, p) => backend.authenticate(n, p), log, maxRequestBytes: config.maxRequestBytes,
-      shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data), serverKey,
+      shutdown: shutdown.signal, store, adminToken: loadAdminToken(config.data), serverKey, outbox,
       eas: config.trace ? { trace: (r) => log({ msg: 'trace', ...r }) } : undefined,
     });
     // Node's request timeout bounds only the receiving of a request (a client dripping a body byte by
@@ -160,6 +164,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     if (httpsPort !== undefined) log({ msg: `EAS listening on https://${hostForUrl}:${httpsPort}/Microsoft-Server-ActiveSync`, httpsPort });
     log({ msg: `SMTP listening on ${hostForUrl}:${smtp.port}`, smtpPort: smtp.port });
 
+    // What an earlier run left queued is tried again now: a restart is a retry, as an MTA's is.
+    const queued = store.outbox.count();
+    if (queued > 0) {
+      store.outbox.retryAll();
+      log({ msg: 'outbox has queued mail', entries: queued });
+    }
+    outbox.kick();
+
     const smtpRef = smtp;
     const webServers = [httpServer, ...(httpsServer ? [httpsServer] : [])];
     let closing: Promise<void> | undefined;
@@ -172,6 +184,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
             smtpRef.close(),
             ...webServers.map((server) => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })),
           ]);
+          await outbox.close();
           await outbound.close();
           await ingest?.close();
           store.close();
@@ -186,6 +199,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     await smtp?.close().catch(() => undefined);
     httpServer?.close();
     httpsServer?.close();
+    await outboxRef?.close().catch(() => undefined);
     await outboundRoute?.close().catch(() => undefined);
     await ingest?.close().catch(() => undefined);
     store.close();

@@ -7,6 +7,7 @@ import { autodiscover, autodiscoverJson } from './autodiscover.js';
 import { adminApi } from './admin.js';
 import type { Store } from './store/index.js';
 import type { Logger } from './log.js';
+import type { Outbox } from './outbound/outbox.js';
 
 export class BodyTooLarge extends Error {}
 
@@ -43,6 +44,8 @@ export interface HttpAppOptions {
   adminToken: string;
   /** Seals private keys imported through the admin API. */
   serverKey: Buffer;
+  /** For the admin API's outbox routes. */
+  outbox?: Outbox;
 }
 
 export function createHttpApp(opts: HttpAppOptions): Koa {
@@ -99,7 +102,7 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
       return;
     }
     if (pathLower === '/admin' || pathLower.startsWith('/admin/')) {
-      await adminApi(ctx, opts.store, opts.adminToken, opts.serverKey);
+      await adminApi(ctx, opts.store, opts.adminToken, opts.serverKey, opts.outbox);
       return;
     }
     ctx.status = 404;

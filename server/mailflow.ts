@@ -92,6 +92,8 @@ export interface SubmissionEnvelope {
   /** Make the From field name the sender when it is absent or names anyone else. */
   rewriteFrom: boolean;
   remoteAddress?: string;
+  /** Runs inside the transaction that stores the message (the outbox removes its entry there). */
+  inTransaction?: () => void;
 }
 
 export type SubmissionFailure =
@@ -338,6 +340,7 @@ export class MailFlow {
           folders.push(sent.id);
         }
         commitExternal?.();
+        env.inTransaction?.();
       })();
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);

@@ -144,8 +144,8 @@ export class MeetingService implements MeetingPort {
 
   /**
    * After a 16.x device stored an item: the invitations, updates or cancellations its attendees are
-   * owed, compared with what they were last sent. Sent in the background through the mail flow (as
-   * Exchange sends them after the Sync has been answered); a failure is logged.
+   * owed, compared with what they were last sent. Queued in the outbox, in the caller's transaction,
+   * and sent from there after the Sync has been answered, as Exchange sends them.
    */
   organizerChanged(p: Principal, id: number, before: StoredMeeting | undefined): void {
     const { mailbox } = this.deps.store;
@@ -228,15 +228,15 @@ export class MeetingService implements MeetingPort {
     this.send(p, canceled, 'CANCEL', attendees, '');
   }
 
+  /** Queues the meeting mail its attendees are owed, in the transaction of the change that owes it (see server/outbound/outbox.ts). */
   private send(p: Principal, m: StoredMeeting, method: 'REQUEST' | 'CANCEL', attendees: StoredMeeting['attendees'], description: string): void {
-    const work = (async () => {
-      await this.mail(p, attendees, method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
-        description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary), method, composeRequest(m, method, description, attendees));
-      this.deps.log({ msg: 'meeting mail sent', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
-    })();
-    work.catch((e: unknown) => {
-      this.deps.log({ level: 'warn', msg: 'meeting mail not sent', user: p.address, uid: m.uid, method, reason: e instanceof Error ? e.message : String(e) });
+    this.deps.outbox.enqueue(p.userId, {
+      to: attendees.map((a) => ({ email: a.email, ...(a.name ? { name: a.name } : {}) })),
+      subject: method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
+      text: description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary),
+      calendar: { method, content: composeRequest(m, method, description, attendees) },
     });
+    this.deps.log({ msg: 'meeting mail queued', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
   }
 
   /**

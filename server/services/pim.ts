@@ -30,23 +30,41 @@ export class PimService implements PimPort {
     const stored = this.deps.store.db.transaction(() => {
       const added = this.mailbox.addItem(p.userId, folderId, item);
       this.mailbox.rememberClientAdd(p.userId, key, String(added.id));
+      if (opts.meetingMail) this.meetingMail(p, () => this.meetings.organizerChanged(p, added.id, undefined));
       return added;
     })();
     this.deps.events.changed([folderId]);
-    if (opts.meetingMail) this.meetings.organizerChanged(p, stored.id, undefined);
+    if (opts.meetingMail) this.deps.outbox.kick();
     return stored;
+  }
+
+  /**
+   * Queues the meeting mail a 16.x organizer's change owes, in the change's transaction so that the
+   * two are stored together; in a savepoint of its own, so that a meeting that cannot be mailed
+   * (logged) does not cost the device its change.
+   */
+  private meetingMail(p: Principal, work: () => void): void {
+    try {
+      this.deps.store.db.transaction(work)();
+    } catch (e) {
+      this.deps.log({ level: 'error', msg: 'meeting mail not queued', user: p.address, error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>, opts: PimWriteOptions = {}): number | undefined {
     const folderId = this.mailbox.folderOfMessage(p.userId, id);
     if (folderId === undefined) return undefined;
-    const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
-    const modseq = this.mailbox.replaceItem(p.userId, id, item);
+    const modseq = this.deps.store.db.transaction(() => {
+      const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
+      const changed = this.mailbox.replaceItem(p.userId, id, item);
+      if (changed !== undefined && opts.meetingMail) {
+        const occurrence = opts.occurrence;
+        this.meetingMail(p, () => (occurrence ? this.meetings.organizerOccurrenceChanged(p, id, before, occurrence) : this.meetings.organizerChanged(p, id, before)));
+      }
+      return changed;
+    })();
     if (modseq !== undefined) this.deps.events.changed([folderId]);
-    if (modseq !== undefined && opts.meetingMail) {
-      if (opts.occurrence) this.meetings.organizerOccurrenceChanged(p, id, before, opts.occurrence);
-      else this.meetings.organizerChanged(p, id, before);
-    }
+    if (modseq !== undefined && opts.meetingMail) this.deps.outbox.kick();
     return modseq;
   }
 
@@ -58,10 +76,15 @@ export class PimService implements PimPort {
   remove(p: Principal, id: number, opts: PimWriteOptions = {}): boolean {
     const folderId = this.mailbox.folderOfMessage(p.userId, id);
     if (folderId === undefined) return false;
-    const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
-    if (!this.mailbox.deleteMessage(p.userId, id)) return false;
+    const removed = this.deps.store.db.transaction(() => {
+      const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
+      if (!this.mailbox.deleteMessage(p.userId, id)) return false;
+      if (before) this.meetingMail(p, () => this.meetings.organizerCanceled(p, before));
+      return true;
+    })();
+    if (!removed) return false;
     this.deps.events.changed([folderId]);
-    if (before) this.meetings.organizerCanceled(p, before);
+    if (opts.meetingMail) this.deps.outbox.kick();
     return true;
   }
 

@@ -245,6 +245,27 @@ export function openMemoryDatabase(): Db {
 }
 
 /**
+ * Tables added after schema 1 was first written: created on every open when missing, so data
+ * folders made by an earlier build get them too (an earlier build leaves them alone).
+ */
+const LATER_TABLES = `
+-- Mail the server sends on a user's behalf (a 16.x organizer's meeting mail), written in the same
+-- transaction as the change that owes it and kept until the mail flow has taken it (server/outbound/outbox.ts).
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  -- 'local' or 'external': each lane of a user's mail keeps its order on its own.
+  lane TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  message TEXT NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(user_id, lane, id);
+`;
+
+/**
  * Indexes added after schema 1 was first written: created on every open when missing, so data
  * folders made by an earlier build get them too (no schema change, only lookups get faster).
  */
@@ -297,6 +318,7 @@ function migrate(db: Db): void {
     db.transaction(() => {
       db.exec(SCHEMA_V1);
       addLaterColumns(db);
+      db.exec(LATER_TABLES);
       db.exec(LATER_INDEXES);
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
     })();
@@ -309,6 +331,7 @@ function migrate(db: Db): void {
   }
   // Columns first: a later index may cover a later column.
   db.transaction(() => addLaterColumns(db))();
+  db.exec(LATER_TABLES);
   db.exec(LATER_INDEXES);
 }
 

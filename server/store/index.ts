@@ -4,6 +4,7 @@ import { Certificates } from './certificates.js';
 import { Devices } from './devices.js';
 import { Directory } from './directory.js';
 import { Mailbox } from './mailbox.js';
+import { OutboxTable } from './outbox.js';
 import { SyncStates } from './syncstate.js';
 import { TableVersions, VersionedCache } from './table-versions.js';
 
@@ -13,6 +14,7 @@ export class Store {
   readonly devices: Devices;
   readonly syncStates: SyncStates;
   readonly certificates: Certificates;
+  readonly outbox: OutboxTable;
   /** Change counters of the directory, meta and certificate tables, for caches in front of them. */
   readonly versions: TableVersions;
   private readonly metaValues: VersionedCache<string, string | undefined>;
@@ -25,6 +27,7 @@ export class Store {
     this.devices = new Devices(db);
     this.syncStates = new SyncStates(db);
     this.certificates = new Certificates(db);
+    this.outbox = new OutboxTable(db);
   }
 
   static open(dataDir: string): Store {

@@ -10,6 +10,7 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { Store } from '../../server/store/index.js';
 import { FolderEvents } from '../../server/events.js';
 import { MailFlow } from '../../server/mailflow.js';
+import { Outbox } from '../../server/outbound/outbox.js';
 import { ItemsService } from '../../server/services/items.js';
 import { FolderType, isSpecialFolder, MAX_CONVERSATION_RULES } from '../../server/store/mailbox.js';
 import { hashPassword } from '../../server/store/secrets.js';
@@ -21,7 +22,7 @@ function setup(store: Store): { items: ItemsService; mailflow: MailFlow; events:
   const events = new FolderEvents();
   const log = (): void => undefined;
   const mailflow = new MailFlow(store, events, log, 25 * 1024 * 1024);
-  const items = new ItemsService({ store, events, mailflow, log, serverKey: Buffer.alloc(32) });
+  const items = new ItemsService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, events, log) });
   const mk = (address: string): Principal => {
     const userId = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)')
       .run(address, address.split('@')[0], address, hashPassword('x')).lastInsertRowid);

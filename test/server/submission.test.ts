@@ -12,6 +12,7 @@ import { simpleParser } from 'mailparser';
 import { Store } from '../../server/store/index.js';
 import { FolderEvents } from '../../server/events.js';
 import { MailFlow, SubmissionError } from '../../server/mailflow.js';
+import { Outbox } from '../../server/outbound/outbox.js';
 import { SubmissionService } from '../../server/services/submission.js';
 import { CapturedMail } from '../../server/store/captured.js';
 import { Submissions } from '../../server/store/submissions.js';
@@ -36,7 +37,7 @@ function setup(maxBytes = 1024 * 1024) {
   const events = new FolderEvents();
   const log = (): void => undefined;
   const mailflow = new MailFlow(store, events, log, maxBytes);
-  const service = new SubmissionService({ store, events, mailflow, log, serverKey: Buffer.alloc(32) });
+  const service = new SubmissionService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, events, log) });
   const mk = (local: string, name: string): Principal => {
     const address = `${local}@contoso.test`;
     const userId = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)')

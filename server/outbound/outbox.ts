@@ -1,0 +1,226 @@
+// The outbox: mail the server sends on a user's behalf with no client waiting for the answer (a
+// 16.x organizer's invitations, updates and cancellations, which Exchange sends after the Sync is
+// answered). It is queued in the store in the same transaction as the change that owes it, and goes
+// through the mail flow as the user's own mail (local calendars, the outbound route, Sent Items);
+// the entry is removed in the transaction that stores the sent message, so after a crash a message
+// is still queued or already sent, never lost (mail relayed just before a crash may go twice).
+//
+// A temporary failure (the smarthost down or answering 4xx, the store busy) is tried again later,
+// as an MTA's queue does; a permanent one (5xx, the gateway refusing it), or one still failing after
+// two days (Exchange's default expiry), ends with a non-delivery report in the user's Inbox.
+import crypto from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { Logger } from '../log.js';
+import type { MailFlow } from '../mailflow.js';
+import { SubmissionError } from '../mailflow.js';
+import type { Store } from '../store/index.js';
+import { FolderType } from '../store/mailbox.js';
+import type { OutboxEntry, OutboxLane, QueuedMessage } from '../store/outbox.js';
+import type { FolderEvents } from '../events.js';
+import { buildDeliveryReport, headerBlock } from '../mail/delivery-report.js';
+
+/** After the first failure, then the second, ...; the last repeats. */
+export const RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
+/** How long a message is tried before the user is told it could not be sent. */
+export const EXPIRY_MS = 2 * 24 * 3600_000;
+/** Entries read per look at the table. */
+const BATCH = 20;
+/** How long stopping waits for a message being sent (the smarthost's own timeout is longer). */
+const CLOSE_WAIT_MS = 5_000;
+/** The pause after the outbox itself failed (not a message: the store), before it looks again. */
+const ERROR_PAUSE_MS = 5_000;
+
+/** What a caller queues: the message and its recipients; the outbox splits it into lanes. */
+export interface OutgoingMessage {
+  to: Array<{ email: string; name?: string }>;
+  subject: string;
+  text: string;
+  calendar?: { method: string; content: string };
+}
+
+export class Outbox {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store, private readonly mailflow: MailFlow, private readonly events: FolderEvents, private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Queues a message from the user: one entry for local recipients (with the Sent Items copy), one
+   * for external ones. Call inside the transaction of the change that owes it, and kick() once it
+   * has committed.
+   */
+  enqueue(userId: number, m: OutgoingMessage): number[] {
+    const domain = this.store.domain();
+    const recipients = [...new Set(m.to.map((a) => a.email.trim().toLowerCase()))];
+    const local = recipients.filter((r) => this.store.directory.expandLocal(r).length > 0 || r.endsWith(`@${domain.toLowerCase()}`));
+    const external = recipients.filter((r) => !local.includes(r));
+    const base = { to: m.to, subject: m.subject, text: m.text, ...(m.calendar ? { calendar: m.calendar } : {}), messageId: `<${crypto.randomUUID()}@${domain}>`, date: this.now() };
+    const lanes: Array<[OutboxLane, string[]]> = [['local', local], ['external', external]];
+    const ids: number[] = [];
+    let sentCopy = true;
+    for (const [lane, rcptTo] of lanes) {
+      // With no local recipient, the external copy is the one Sent Items keeps.
+      if (rcptTo.length === 0) continue;
+      ids.push(this.store.outbox.add(userId, lane, { ...base, rcptTo, saveInSent: sentCopy }, this.now()));
+      sentCopy = false;
+    }
+    return ids;
+  }
+
+  /** Sends what is due now, and arranges to send the rest when it becomes due. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    let failed = false;
+    this.running = this.drain()
+      .catch((e: unknown) => {
+        failed = true;
+        this.log({ level: 'error', msg: 'outbox stopped on an error', error: e instanceof Error ? e.message : String(e) });
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !failed) {
+          this.again = false;
+          this.kick();
+        } else {
+          this.again = false;
+          // After an error (the store failing, say), not straight back into it.
+          this.schedule(failed ? ERROR_PAUSE_MS : 0);
+        }
+      });
+  }
+
+  /** Everything queued becomes due now (the admin API's retry); how many entries there are. */
+  retryNow(): number {
+    const n = this.store.outbox.retryAll(this.now());
+    this.kick();
+    return n;
+  }
+
+  /** Stops sending; waits a little for a message on its way (it stays queued if it does not finish). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const running = this.running;
+    if (running) await Promise.race([running, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+  }
+
+  private schedule(atLeastMs: number): void {
+    if (this.closed) return;
+    let next: number | undefined;
+    try {
+      next = this.store.outbox.nextDue();
+    } catch (e) {
+      this.log({ level: 'error', msg: 'outbox cannot read its queue', error: e instanceof Error ? e.message : String(e) });
+      next = this.now() + ERROR_PAUSE_MS;
+    }
+    if (next === undefined) return;
+    // setTimeout takes at most 2^31-1 ms; a later entry is looked at again then.
+    this.timer = setTimeout(() => this.kick(), Math.min(Math.max(atLeastMs, next - this.now()), 2 ** 31 - 1));
+    this.timer.unref();
+  }
+
+  private async drain(): Promise<void> {
+    const tried = new Set<number>();
+    for (;;) {
+      if (this.closed) return;
+      const due = this.store.outbox.due(this.now(), BATCH).filter((e) => !tried.has(e.id));
+      if (due.length === 0) return;
+      for (const entry of due) {
+        if (this.closed) return;
+        tried.add(entry.id);
+        await this.send(entry);
+      }
+    }
+  }
+
+  private async send(entry: OutboxEntry): Promise<void> {
+    const m = entry.message;
+    const user = this.store.directory.userById(entry.userId);
+    if (!user) {
+      this.store.outbox.remove(entry.id);
+      return;
+    }
+    const sender = { id: user.id, address: user.address, displayName: user.displayName };
+    const about = { id: entry.id, user: user.address, lane: entry.lane, subject: m.subject, to: m.rcptTo.join(','), attempt: entry.attempts + 1 };
+    let raw: Buffer;
+    try {
+      raw = await compose(sender, m);
+    } catch (e) {
+      // Nothing to send and nothing a retry would change.
+      this.store.outbox.remove(entry.id);
+      this.log({ level: 'error', msg: 'outbox gave up', ...about, reason: `the message could not be composed: ${e instanceof Error ? e.message : String(e)}` });
+      return;
+    }
+    try {
+      await this.mailflow.submit(raw, {
+        sender, origin: 'eas', rcptTo: m.rcptTo, saveInSent: m.saveInSent, rewriteFrom: true,
+        inTransaction: () => this.store.outbox.remove(entry.id),
+      });
+      this.log({ msg: 'outbox sent', ...about });
+      return;
+    } catch (e) {
+      // Stopping: the store may be gone; the entry stays for the next start.
+      if (this.closed) return;
+      const reason = e instanceof Error ? e.message : String(e);
+      const code = e instanceof SubmissionError ? e.responseCode : 451;
+      const now = this.now();
+      if (code < 500 && now - entry.createdAt < EXPIRY_MS) {
+        const delay = RETRY_DELAYS_MS[Math.min(entry.attempts, RETRY_DELAYS_MS.length - 1)]!;
+        this.store.outbox.deferred(entry.id, now + delay, reason);
+        this.log({ level: 'warn', msg: 'outbox deferred', ...about, code, reason, retryAt: new Date(now + delay).toISOString() });
+        return;
+      }
+      const why = code < 500 ? `still failing after ${Math.round((now - entry.createdAt) / 3_600_000)} hours: ${reason}` : reason;
+      await this.report(sender, entry, raw, code < 500 ? '4.4.7' : '5.0.0', `${code} ${why}`);
+      this.store.outbox.remove(entry.id);
+      this.log({ level: 'warn', msg: 'outbox gave up', ...about, code, reason: why });
+    }
+  }
+
+  /** The user's non-delivery report: who did not get the message, and the last answer. */
+  private async report(sender: { id: number; address: string }, entry: OutboxEntry, raw: Buffer, status: string, diagnostic: string): Promise<void> {
+    const domain = this.store.domain();
+    const ndr = buildDeliveryReport({
+      sender: sender.address, domain, originalHeaders: headerBlock(raw), originalSubject: entry.message.subject, at: new Date(this.now()),
+      explanation: [
+        'The server could not send this message, which it sends for you (a meeting invitation, update or cancellation),',
+        'to these recipients:',
+        '',
+        ...entry.message.rcptTo.map((r) => `  ${r}`),
+        '',
+        `The last answer was: ${diagnostic.replace(/[^\x20-\x7e]/g, '?').slice(0, 500)}`,
+      ],
+      failed: entry.message.rcptTo.map((address) => ({ address, status, diagnostic })),
+      extraHeaders: [`X-EasMime-Outbox: ${entry.id}`],
+    });
+    const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
+    if (!inbox) return;
+    try {
+      await this.mailflow.importInto(sender.id, inbox.id, ndr);
+      this.events.changed([inbox.id]);
+    } catch (e) {
+      this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: sender.address, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}
+
+/** The message as the user sends it: text, and the iCalendar beside it (Outlook's multipart/alternative). */
+async function compose(sender: { address: string; displayName: string }, m: QueuedMessage): Promise<Buffer> {
+  return new MailComposer({
+    from: { name: sender.displayName, address: sender.address },
+    to: m.to.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
+    subject: m.subject, text: m.text, messageId: m.messageId, date: new Date(m.date),
+    ...(m.calendar ? { icalEvent: { method: m.calendar.method, content: m.calendar.content } } : {}),
+  }).compile().build();
+}

@@ -1,0 +1,218 @@
+// The outbox end to end: a 16.1 organizer's meeting mail is queued with her calendar change and
+// sent from the store. A smarthost (a real smtp-server) that answers 451 holds back only the external
+// copy, which is tried again and goes once it accepts; a restart after kill -9 still sends what was
+// queued; a 550 ends in a non-delivery report in her Inbox. The admin API shows and steers the queue.
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { EasClient } from '../support/eas-client.js';
+import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { child, childText, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { ns } from '../../eas/wbxml/ns.js';
+
+const A = ns('AirSync');
+const CAL = ns('Calendar');
+
+type Answer = 'accept' | 'busy' | 'refuse';
+
+/** An SMTP server that accepts, defers (451) or refuses (550) every message, as told; it keeps what it accepts. */
+class TestSmarthost {
+  answer: Answer = 'accept';
+  received: Array<{ rcptTo: string[]; raw: string }> = [];
+  tries = 0;
+
+  private constructor(private readonly server: SMTPServer) {}
+
+  get port(): number { return (this.server.server.address() as AddressInfo).port; }
+
+  static async open(): Promise<TestSmarthost> {
+    let host!: TestSmarthost;
+    const server = new SMTPServer({
+      logger: false, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], closeTimeout: 500,
+      onData: (stream, session, cb) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          host.tries++;
+          if (host.answer === 'busy') return cb(Object.assign(new Error('4.3.2 try again later'), { responseCode: 451 }));
+          if (host.answer === 'refuse') return cb(Object.assign(new Error('5.1.1 no such mailbox here'), { responseCode: 550 }));
+          host.received.push({ rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
+          cb(null);
+        });
+      },
+    });
+    host = new TestSmarthost(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    return host;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, tries = 150): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`never: ${what}`);
+}
+
+describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a smarthost that fails)', function () {
+  this.timeout(180_000);
+  let smarthost: TestSmarthost;
+  let server: ServerProcess;
+  const data = tempDir('easmime-outbox-');
+  const start = (): Promise<ServerProcess> => startServerProcess({ data, extraArgs: ['--smarthost', `127.0.0.1:${smarthost.port}`, '--smarthost-tls', 'none'] });
+
+  before(async () => {
+    smarthost = await TestSmarthost.open();
+    server = await start();
+  });
+  after(async () => {
+    await server?.stop();
+    await smarthost?.close();
+    fs.rmSync(data, { recursive: true, force: true });
+  });
+
+  const token = (): string => fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim();
+  const admin = (route: string, method = 'GET', auth = true): Promise<Response> =>
+    fetch(`${server.baseUrl}/admin/${route}`, { method, headers: auth ? { Authorization: `Bearer ${token()}` } : {} });
+  const queue = async (): Promise<Array<{ id: number; lane: string; rcptTo: string[]; attempts: number; lastError: string | null; subject: string }>> =>
+    await (await admin('outbox')).json() as Array<{ id: number; lane: string; rcptTo: string[]; attempts: number; lastError: string | null; subject: string }>;
+  const messages = async (user: string, folder: string): Promise<Array<{ subject: string; id: number }>> =>
+    await (await admin(`users/${user}/messages?folder=${encodeURIComponent(folder)}`)).json() as Array<{ subject: string; id: number }>;
+
+  /** Alice's 16.1 device, her Calendar primed; `calendar` sends one command and returns the collection's answer. */
+  async function organizer(): Promise<{ calendar: (command: WbxmlElement) => Promise<WbxmlElement | undefined> }> {
+    const c = new EasClient({ baseUrl: server.baseUrl, user: 'alice@contoso.test', password: 'demo', deviceId: `Outbox${Date.now()}`, version: '16.1' });
+    await c.provision();
+    const folder = (await c.folderIds()).get('Calendar')!;
+    const r0 = await c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', folder)))));
+    let key = childText(child(child(r0.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')!;
+    return {
+      calendar: async (command) => {
+        const r = await c.send('Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', key), A('CollectionId', folder), A('Commands', command)))));
+        assert.equal(r.status, 200);
+        const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection');
+        assert.equal(childText(col, 'AirSync:Status'), '1');
+        key = childText(col, 'AirSync:SyncKey')!;
+        return col;
+      },
+    };
+  }
+
+  it('451: the local attendee gets the invitation at once, the external copy waits, is listed with its reason, and goes once on retry; Sent Items keeps one copy', async () => {
+    smarthost.answer = 'busy';
+    const alice = await organizer();
+    const added = await alice.calendar(A('Add', A('ClientId', 'outbox-1'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Supplier review'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-1'),
+      CAL('StartTime', '20261218T100000Z'), CAL('EndTime', '20261218T110000Z'),
+      CAL('Attendees',
+        CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1)),
+        CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    assert.equal(childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:Status'), '1');
+
+    await until('bob has the invitation', async () => (await messages('bob@contoso.test', 'Inbox')).find((m) => m.subject === 'Supplier review'));
+    const [waiting] = await until('the external copy waits with its reason', async () => {
+      const q = await queue();
+      return q.length === 1 && q[0]!.attempts >= 1 ? q : undefined;
+    });
+    assert.equal(waiting!.lane, 'external');
+    assert.deepEqual(waiting!.rcptTo, ['erin@fabrikam.test']);
+    assert.match(waiting!.lastError ?? '', /451/);
+    assert.equal(smarthost.received.length, 0);
+    assert.ok(server.logs.some((l) => l.msg === 'outbox deferred' && l.id === waiting!.id), 'the deferral is logged');
+
+    smarthost.answer = 'accept';
+    const retried = await admin('outbox/retry', 'POST');
+    assert.equal(retried.status, 200);
+    assert.deepEqual(await retried.json(), { entries: 1 });
+    const got = await until('the smarthost has it', async () => (smarthost.received.length > 0 ? smarthost.received : undefined));
+    assert.equal(got.length, 1);
+    assert.deepEqual(got[0]!.rcptTo, ['erin@fabrikam.test']);
+    assert.match(got[0]!.raw, /method=REQUEST/i);
+    assert.match(got[0]!.raw, /^To: Bob Berg <bob@contoso\.test>, Erin External <erin@fabrikam\.test>\r?$/m, 'every attendee in To, as sent');
+    await until('the queue is empty', async () => ((await queue()).length === 0 ? true : undefined));
+    const sent = (await messages('alice@contoso.test', 'Sent Items')).filter((m) => m.subject === 'Supplier review');
+    assert.equal(sent.length, 1, 'one Sent Items copy for the two lanes');
+    const bobs = (await messages('bob@contoso.test', 'Inbox')).filter((m) => m.subject === 'Supplier review');
+    assert.equal(bobs.length, 1, 'bob got it once');
+  });
+
+  it('what is queued survives kill -9: after the restart it goes without being asked, in order', async () => {
+    smarthost.answer = 'busy';
+    smarthost.received = [];
+    const alice = await organizer();
+    const added = await alice.calendar(A('Add', A('ClientId', 'outbox-2'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Crash drill'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-2'),
+      CAL('StartTime', '20261219T100000Z'), CAL('EndTime', '20261219T110000Z'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    const id = childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:ServerId')!;
+    // The update is queued behind the invitation, which the smarthost keeps refusing for now.
+    await alice.calendar(A('Change', A('ServerId', id), A('ApplicationData', CAL('StartTime', '20261219T140000Z'), CAL('EndTime', '20261219T150000Z'))));
+    await until('both wait', async () => ((await queue()).filter((e) => e.subject === 'Crash drill').length === 2 ? true : undefined));
+
+    server.child.kill('SIGKILL');
+    await new Promise<void>((resolve) => (server.child.exitCode !== null ? resolve() : server.child.once('exit', () => resolve())));
+    smarthost.answer = 'accept';
+    server = await start();
+    const got = await until('both reached the smarthost', async () => (smarthost.received.length >= 2 ? smarthost.received : undefined));
+    assert.equal(got.length, 2);
+    assert.match(got[0]!.raw, /SEQUENCE:0/, 'the invitation first');
+    assert.match(got[1]!.raw, /SEQUENCE:1/, 'then its update');
+    assert.match(got[1]!.raw, /DTSTART:20261219T140000Z/);
+    assert.ok(server.logs.some((l) => l.msg === 'outbox has queued mail'), 'the restart says what it found');
+    await until('the queue is empty', async () => ((await queue()).length === 0 ? true : undefined));
+  });
+
+  it('550: the organizer gets a non-delivery report naming the recipient and the answer, and nothing stays queued', async () => {
+    smarthost.answer = 'refuse';
+    const alice = await organizer();
+    await alice.calendar(A('Add', A('ClientId', 'outbox-3'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Nowhere meeting'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-3'),
+      CAL('StartTime', '20261220T100000Z'), CAL('EndTime', '20261220T110000Z'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'nobody@fabrikam.test'), CAL('Name', 'Nobody'), CAL('AttendeeType', 1))))));
+    const report = await until('the report is in her Inbox', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Nowhere meeting'));
+    const raw = await (await admin(`users/alice@contoso.test/messages/${report.id}`)).text();
+    assert.match(raw, /^Content-Type: multipart\/report; report-type=delivery-status/m);
+    assert.match(raw, /^Final-Recipient: rfc822; nobody@fabrikam\.test\r$/m);
+    assert.match(raw, /^Status: 5\.0\.0\r$/m);
+    assert.match(raw, /^Diagnostic-Code: smtp; 554 .*550/m);
+    assert.match(raw, /^X-EasMime-Outbox: \d+\r$/m);
+    assert.deepEqual(await queue(), []);
+    assert.ok(server.logs.some((l) => l.msg === 'outbox gave up'));
+    smarthost.answer = 'accept';
+  });
+
+  it('the admin routes: token required, bad limits and methods refused, one entry dropped by id', async () => {
+    assert.equal((await admin('outbox', 'GET', false)).status, 401);
+    assert.equal((await admin('outbox?limit=0')).status, 400);
+    assert.equal((await admin('outbox', 'POST')).status, 405);
+    assert.equal((await admin('outbox/retry')).status, 405);
+    assert.equal((await admin('outbox/999999', 'DELETE')).status, 404);
+    assert.equal((await admin('outbox/x', 'DELETE')).status, 404);
+
+    smarthost.answer = 'busy';
+    const alice = await organizer();
+    await alice.calendar(A('Add', A('ClientId', 'outbox-4'), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Dropped'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-4'),
+      CAL('StartTime', '20261221T100000Z'), CAL('EndTime', '20261221T110000Z'),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    const [entry] = await until('it waits', async () => {
+      const q = (await queue()).filter((e) => e.subject === 'Dropped' && e.attempts >= 1);
+      return q.length === 1 ? q : undefined;
+    });
+    assert.equal((await admin(`outbox/${entry!.id}`, 'DELETE')).status, 204);
+    assert.deepEqual(await queue(), []);
+    smarthost.answer = 'accept';
+    const tries = smarthost.tries;
+    assert.deepEqual(await (await admin('outbox/retry', 'POST')).json(), { entries: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(smarthost.tries, tries, 'a dropped entry is not sent');
+  });
+});
