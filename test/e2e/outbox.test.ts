@@ -17,6 +17,9 @@ const CAL = ns('Calendar');
 
 type Answer = 'accept' | 'busy' | 'refuse';
 
+/** A 16.1 device's calendar: one Sync command at a time, the collection's answer back. */
+interface Organizer { calendar: (command: WbxmlElement) => Promise<WbxmlElement | undefined> }
+
 /** An SMTP server that accepts, defers (451) or refuses (550) every message, as told; it keeps what it accepts. */
 class TestSmarthost {
   answer: Answer = 'accept';
@@ -88,7 +91,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
     await (await admin(`users/${user}/messages?folder=${encodeURIComponent(folder)}`)).json() as Array<{ subject: string; id: number }>;
 
   /** Alice's 16.1 device, her Calendar primed; `calendar` sends one command and returns the collection's answer. */
-  async function organizer(): Promise<{ calendar: (command: WbxmlElement) => Promise<WbxmlElement | undefined> }> {
+  async function organizer(): Promise<Organizer> {
     const c = new EasClient({ baseUrl: server.baseUrl, user: 'alice@contoso.test', password: 'demo', deviceId: `Outbox${Date.now()}`, version: '16.1' });
     await c.provision();
     const folder = (await c.folderIds()).get('Calendar')!;
@@ -106,15 +109,20 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
     };
   }
 
+  let booked = 0;
+  /** Adds a one-hour meeting at 10:00 UTC on `day` (YYYYMMDD) to the organizer's calendar; the collection's answer. */
+  const book = (alice: Organizer, subject: string, day: string, attendees: Array<[string, string]>): Promise<WbxmlElement | undefined> => {
+    const n = ++booked;
+    return alice.calendar(A('Add', A('ClientId', `outbox-${n}`), A('ApplicationData',
+      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', subject), CAL('MeetingStatus', 1), CAL('ClientUid', `outbox-uid-${n}`),
+      CAL('StartTime', `${day}T100000Z`), CAL('EndTime', `${day}T110000Z`),
+      CAL('Attendees', attendees.map(([email, name]) => CAL('Attendee', CAL('Email', email), CAL('Name', name), CAL('AttendeeType', 1)))))));
+  };
+
   it('451: the local attendee gets the invitation at once, the external copy waits, is listed with its reason, and goes once on retry; Sent Items keeps one copy', async () => {
     smarthost.answer = 'busy';
     const alice = await organizer();
-    const added = await alice.calendar(A('Add', A('ClientId', 'outbox-1'), A('ApplicationData',
-      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Supplier review'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-1'),
-      CAL('StartTime', '20261218T100000Z'), CAL('EndTime', '20261218T110000Z'),
-      CAL('Attendees',
-        CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob Berg'), CAL('AttendeeType', 1)),
-        CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    const added = await book(alice, 'Supplier review', '20261218', [['bob@contoso.test', 'Bob Berg'], ['erin@fabrikam.test', 'Erin External']]);
     assert.equal(childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:Status'), '1');
 
     await until('bob has the invitation', async () => (await messages('bob@contoso.test', 'Inbox')).find((m) => m.subject === 'Supplier review'));
@@ -148,10 +156,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
     smarthost.answer = 'busy';
     smarthost.received = [];
     const alice = await organizer();
-    const added = await alice.calendar(A('Add', A('ClientId', 'outbox-2'), A('ApplicationData',
-      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Crash drill'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-2'),
-      CAL('StartTime', '20261219T100000Z'), CAL('EndTime', '20261219T110000Z'),
-      CAL('Attendees', CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    const added = await book(alice, 'Crash drill', '20261219', [['erin@fabrikam.test', 'Erin External']]);
     const id = childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:ServerId')!;
     // The update is queued behind the invitation, which the smarthost keeps refusing for now.
     await alice.calendar(A('Change', A('ServerId', id), A('ApplicationData', CAL('StartTime', '20261219T140000Z'), CAL('EndTime', '20261219T150000Z'))));
@@ -173,10 +178,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
   it('550: the organizer gets a non-delivery report naming the recipient and the answer, and nothing stays queued', async () => {
     smarthost.answer = 'refuse';
     const alice = await organizer();
-    await alice.calendar(A('Add', A('ClientId', 'outbox-3'), A('ApplicationData',
-      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Nowhere meeting'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-3'),
-      CAL('StartTime', '20261220T100000Z'), CAL('EndTime', '20261220T110000Z'),
-      CAL('Attendees', CAL('Attendee', CAL('Email', 'nobody@fabrikam.test'), CAL('Name', 'Nobody'), CAL('AttendeeType', 1))))));
+    await book(alice, 'Nowhere meeting', '20261220', [['nobody@fabrikam.test', 'Nobody']]);
     const report = await until('the report is in her Inbox', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Nowhere meeting'));
     const raw = await (await admin(`users/alice@contoso.test/messages/${report.id}`)).text();
     assert.match(raw, /^Content-Type: multipart\/report; report-type=delivery-status/m);
@@ -199,10 +201,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
 
     smarthost.answer = 'busy';
     const alice = await organizer();
-    await alice.calendar(A('Add', A('ClientId', 'outbox-4'), A('ApplicationData',
-      CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', 'Dropped'), CAL('MeetingStatus', 1), CAL('ClientUid', 'outbox-uid-4'),
-      CAL('StartTime', '20261221T100000Z'), CAL('EndTime', '20261221T110000Z'),
-      CAL('Attendees', CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin External'), CAL('AttendeeType', 1))))));
+    await book(alice, 'Dropped', '20261221', [['erin@fabrikam.test', 'Erin External']]);
     const [entry] = await until('it waits', async () => {
       const q = (await queue()).filter((e) => e.subject === 'Dropped' && e.attempts >= 1);
       return q.length === 1 ? q : undefined;
