@@ -6,6 +6,7 @@ import type { WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160, V161 } from '../version.js';
 import type { BodyPreference, ItemOptions } from './options.js';
 import { compactDate, recurrenceElements } from '../pim/items.js';
+import { escapeHtml } from './html.js';
 
 const E = ns('Email');
 const E2 = ns('Email2');
@@ -40,9 +41,6 @@ export function mimeText(raw: Buffer): string {
   return text.includes('\0') ? text.replace(/\0/g, '') : text;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 export interface RenderInput {
   item: EmailItem;

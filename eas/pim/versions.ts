@@ -7,6 +7,7 @@ import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160, V161 } from '../version.js';
 import { compactDate, parseEasDate, type PimClass } from './items.js';
 import { bodyElement } from '../email/render.js';
+import { htmlToPlainText, textToHtml } from '../email/html.js';
 import type { BodyPreference } from '../email/options.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
@@ -42,17 +43,30 @@ export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: nu
 }
 
 /**
- * MS-ASAIRS Body as a device asked for it: the stored type (items are not converted between text
- * and HTML), cut to the TruncationSize of the preference for that type (else the first), with its
- * full size and whether it was cut; AllOrNone sends no Data rather than a cut one.
+ * MS-ASAIRS Body as a device asked for it: the stored type when it is among those asked for, else
+ * the first of text and HTML asked for, converted as Exchange converts (RTF, which a device may have
+ * stored, is not); cut to that preference's TruncationSize, with its full size and whether it was
+ * cut; AllOrNone sends no Data rather than a cut one.
  */
 function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreference[], version: number): WbxmlElement {
-  const type = Number(childText(body, 'AirSyncBase:Type') ?? '1');
-  const pref = preferences.find((p) => p.type === type) ?? preferences[0]!;
-  const full = childText(body, 'AirSyncBase:Data') ?? '';
-  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? full.replace(/\s+/g, ' ').trim().slice(0, pref.preview) : undefined;
+  const stored = Number(childText(body, 'AirSyncBase:Type') ?? '1');
+  const data = childText(body, 'AirSyncBase:Data') ?? '';
+  let type = stored;
+  let full = data;
+  let pref = preferences.find((p) => p.type === stored);
+  if (!pref) {
+    const convertible = stored === 1 || stored === 2 ? preferences.find((p) => p.type === 1 || p.type === 2) : undefined;
+    pref = convertible ?? preferences[0]!;
+    if (convertible) {
+      type = convertible.type;
+      full = type === 2 ? textToHtml(data) : htmlToPlainText(data);
+    }
+  }
+  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? previewText(stored === 2 ? htmlToPlainText(data) : data, pref.preview) : undefined;
   return bodyElement(type, full, pref.truncationSize, pref.allOrNone, preview);
 }
+
+const previewText = (text: string, max: number): string => text.replace(/\s+/g, ' ').trim().slice(0, max);
 
 function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: number): WbxmlElement[] {
   const modern = children.find((c) => c.tag === 'AirSyncBase:Body');
@@ -60,7 +74,9 @@ function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: n
   const legacyParts = new Set([legacyBody, `${legacyBody}Truncated`, `${legacyBody}Size`]);
   if (modern && legacy) return children.filter((c) => (version < V120 ? c !== modern : !legacyParts.has(c.tag)));
   if (version < V120 && modern && !legacy) {
-    const text = childText(modern, 'AirSyncBase:Data') ?? '';
+    // 2.5's body is plain text.
+    const data = childText(modern, 'AirSyncBase:Data') ?? '';
+    const text = childText(modern, 'AirSyncBase:Type') === '2' ? htmlToPlainText(data) : data;
     // 2.5 pairs the body with BodyTruncated; PIM bodies go out whole.
     return children.flatMap((c) => (c === modern ? [x(legacyBody, text), x(`${legacyBody}Truncated`, 0)] : [c]));
   }

@@ -12,11 +12,10 @@ import { base64DecodedSize } from './base64-size.js';
 import { CALENDAR_TYPES, MAX_CALENDAR_PART_BYTES, type AttachmentMeta } from './mail-content.js';
 import { fallBack } from './lean-fallback.js';
 import { contentIdOf, type LeanNode } from './lean-tree.js';
+import { HTML_MAX_DEPTH } from '../../eas/email/html.js';
 
 /** Media types mailparser shows as text when they are inline (delivery reports read as text). */
 const TEXT_TYPES = new Set(['text/plain', 'text/html', 'message/delivery-status']);
-/** html-to-text's nesting limit as mailparser sets it; deeper HTML is not converted. */
-const HTML_MAX_DEPTH = 1000;
 const UTF8_NAMES = new Set(['ascii', 'usascii', 'utf8']);
 
 export interface BodyContent {

@@ -12,6 +12,7 @@ import { simpleParser, type Attachment, type ParsedMail } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { hasHeader, headerValue, joinMessage, prependHeader, splitMessage, type SplitMessage } from '../outbound/headers.js';
+import { escapeHtml, textToHtml } from '../../eas/email/html.js';
 
 export type ComposeKind = 'reply' | 'forward';
 
@@ -160,13 +161,6 @@ function quoteHtml(o: OriginalMessage, originalHtml: string | undefined): string
   return `<hr style="display:inline-block;width:98%" tabindex="-1">\r\n<div id="divRplyFwdMsg" dir="ltr"><font face="Calibri, sans-serif" style="font-size:11pt" color="#000000">${fields}</font>\r\n<div>&nbsp;</div></div>\r\n<div>${body}</div>\r\n`;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-function textToHtml(text: string): string {
-  return `<div>${escapeHtml(text).replace(/\r?\n/g, '<br>\r\n')}</div>`;
-}
 
 /** What is inside <body>, or the whole document when it has none. */
 function bodyInner(html: string): string {

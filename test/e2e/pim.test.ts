@@ -218,6 +218,37 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.equal(child(again, 'Calendar:Body'), undefined);
   });
 
+  it('a body is converted between text and HTML when the device asks only for the other (as Exchange converts); 2.5 reads HTML as text', async () => {
+    const ios = await device('dave@contoso.test', '16.1');
+    const textOnly = await device('dave@contoso.test', '14.1');
+    const both = await device('dave@contoso.test', '14.1');
+    const old = await device('dave@contoso.test', '2.5');
+    for (const d of [textOnly, both, old]) await sync(d, 'Calendar');
+    const asked = (...types: number[]): WbxmlElement[] => [A('Options', ...types.map((t) => B('BodyPreference', B('Type', t), t === 1 && B('Preview', 12))))];
+    const html = '<html><body><p>Agenda &amp; <b>notes</b></p><p>Second line</p></body></html>';
+    const made = await sync(ios, 'Calendar', [add('html-1', CAL('Subject', 'Styled'), CAL('StartTime', '20261209T090000Z'), CAL('EndTime', '20261209T100000Z'),
+      B('Body', B('Type', 2), B('Data', html)))]);
+    const id = childText(made.responses[0], 'AirSync:ServerId')!;
+
+    const asText = child((await sync(textOnly, 'Calendar', [], asked(1))).adds.get(id), 'AirSyncBase:Body');
+    assert.equal(childText(asText, 'AirSyncBase:Type'), '1');
+    const text = childText(asText, 'AirSyncBase:Data')!;
+    assert.match(text, /^Agenda & notes\s+Second line$/);
+    assert.equal(childText(asText, 'AirSyncBase:EstimatedDataSize'), String(Buffer.byteLength(text)), 'the size of what is sent');
+    assert.equal(childText(asText, 'AirSyncBase:Preview'), 'Agenda & not', 'the preview is text');
+    const asStored = child((await sync(both, 'Calendar', [], asked(1, 2))).adds.get(id), 'AirSyncBase:Body');
+    assert.deepEqual([childText(asStored, 'AirSyncBase:Type'), childText(asStored, 'AirSyncBase:Data')], ['2', html], 'asked for both, the stored type');
+    const onOld = (await sync(old, 'Calendar')).adds.get(id);
+    assert.match(childText(onOld, 'Calendar:Body') ?? '', /^Agenda & notes\s+Second line$/);
+
+    const plain = await sync(textOnly, 'Calendar', [add('text-1', CAL('Subject', 'Plain'), CAL('StartTime', '20261209T110000Z'), CAL('EndTime', '20261209T120000Z'),
+      B('Body', B('Type', 1), B('Data', 'Line one\nLine <two> & three')))], asked(1));
+    const plainId = childText(plain.responses[0], 'AirSync:ServerId')!;
+    const asHtml = child((await sync(both, 'Calendar', [], asked(2))).adds.get(plainId), 'AirSyncBase:Body');
+    assert.equal(childText(asHtml, 'AirSyncBase:Type'), '2');
+    assert.equal(childText(asHtml, 'AirSyncBase:Data'), '<div>Line one<br>\r\nLine &lt;two&gt; &amp; three</div>');
+  });
+
   it('an Add sent again after a lost answer (same ClientId) is not added twice', async () => {
     const phone = await device('carol@contoso.test');
     const other = await device('carol@contoso.test');
