@@ -76,6 +76,16 @@ interface PreparedDelivery {
   decision: GatewayDecision;
 }
 
+/**
+ * Where a submission's recipient goes: a local mailbox or group, nowhere (an address of the
+ * organisation's domain that no one has, or no domain at all), or the outbound route.
+ */
+export function recipientKind(isLocal: boolean, rcpt: string, domain: string): 'local' | 'unknown' | 'external' {
+  if (isLocal) return 'local';
+  const at = rcpt.lastIndexOf('@');
+  return at < 0 || rcpt.slice(at + 1) === domain ? 'unknown' : 'external';
+}
+
 /** Most recipients one submission may have (the SMTP listener's RCPT limit too). */
 export const MAX_SUBMISSION_RECIPIENTS = 500;
 
@@ -281,10 +291,9 @@ export class MailFlow {
     for (const rcpt of recipients) {
       const local = this.store.directory.expandLocal(rcpt);
       for (const u of local) users.set(u.address, u);
-      if (local.length > 0) continue;
-      const at = rcpt.lastIndexOf('@');
-      if (at < 0 || rcpt.slice(at + 1) === domain) unknown.push(rcpt);
-      else external.push(rcpt);
+      const kind = recipientKind(local.length > 0, rcpt, domain);
+      if (kind === 'unknown') unknown.push(rcpt);
+      else if (kind === 'external') external.push(rcpt);
     }
     if (unknown.length > 0) throw fail('unknown-recipient', `no such recipient in ${domain}: ${unknown.slice(0, 10).join(', ')}`, 550);
 
@@ -374,7 +383,7 @@ export class MailFlow {
    * its meeting in the user's calendar as delivery does, so a fixture's pending invitation looks as
    * it would in Exchange.
    */
-  async importInto(userId: number, folderId: number, raw: Buffer, opts: { read?: boolean; receivedAt?: Date } = {}): Promise<number> {
+  async importInto(userId: number, folderId: number, raw: Buffer, opts: { read?: boolean; receivedAt?: Date; inTransaction?: () => void } = {}): Promise<number> {
     const parsed = await parseMessage(raw, { maxBytes: this.maxBytes });
     const meeting = this.readMeeting(parsed);
     const m = toNewMessage(parsed, raw, opts.receivedAt ?? parsed.date);
@@ -382,6 +391,7 @@ export class MailFlow {
     return this.store.db.transaction(() => {
       const id = this.store.mailbox.insertMessage(userId, folderId, { ...m, read: opts.read, ...meeting });
       if (meeting && user) this.placeMeeting({ id: userId, address: user.address }, meeting.meeting, parsed.text, parsed.fromAddresses, [], []);
+      opts.inTransaction?.();
       return id;
     })();
   }

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 
 export interface FailedRecipient {
   address: string;
-  /** RFC 3463 enhanced status, 5.x.x (Action: failed). */
+  /** RFC 3463 enhanced status: 5.x.x, or 4.x.x for mail that expired while still deferred (Action: failed either way). */
   status: string;
   /** The Diagnostic-Code text after "smtp; ", with its reply code. */
   diagnostic: string;

@@ -12,12 +12,12 @@ import crypto from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Logger } from '../log.js';
 import type { MailFlow } from '../mailflow.js';
-import { SubmissionError } from '../mailflow.js';
+import { MAX_SUBMISSION_RECIPIENTS, recipientKind, SubmissionError, type SubmissionFailure } from '../mailflow.js';
 import type { Store } from '../store/index.js';
 import { FolderType } from '../store/mailbox.js';
-import type { OutboxEntry, OutboxLane, QueuedMessage } from '../store/outbox.js';
+import type { OutboxEntry, OutboxLane } from '../store/outbox.js';
 import type { FolderEvents } from '../events.js';
-import { buildDeliveryReport, headerBlock } from '../mail/delivery-report.js';
+import { ascii, buildDeliveryReport, headerBlock } from '../mail/delivery-report.js';
 
 /** After the first failure, then the second, ...; the last repeats. */
 export const RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
@@ -36,7 +36,12 @@ export interface OutgoingMessage {
   subject: string;
   text: string;
   calendar?: { method: string; content: string };
+  /** What the message is about (a meeting's UID): messages about the same thing go in the order queued. */
+  thread?: string;
 }
+
+/** Submission failures no later attempt changes: the message, its recipients, the gateway's verdict. */
+const PERMANENT: ReadonlySet<SubmissionFailure> = new Set(['too-large', 'invalid-mime', 'no-recipients', 'too-many-recipients', 'unknown-recipient', 'refused']);
 
 export class Outbox {
   private timer: NodeJS.Timeout | undefined;
@@ -55,19 +60,21 @@ export class Outbox {
    * has committed.
    */
   enqueue(userId: number, m: OutgoingMessage): number[] {
-    const domain = this.store.domain();
+    const domain = this.store.domain().toLowerCase();
     const recipients = [...new Set(m.to.map((a) => a.email.trim().toLowerCase()))];
-    const local = recipients.filter((r) => this.store.directory.expandLocal(r).length > 0 || r.endsWith(`@${domain.toLowerCase()}`));
-    const external = recipients.filter((r) => !local.includes(r));
+    // An unknown address of the organisation's own domain goes with the local copy, which reports it.
+    const external = recipients.filter((r) => recipientKind(this.store.directory.expandLocal(r).length > 0, r, domain) === 'external');
+    const local = recipients.filter((r) => !external.includes(r));
     const base = { to: m.to, subject: m.subject, text: m.text, ...(m.calendar ? { calendar: m.calendar } : {}), messageId: `<${crypto.randomUUID()}@${domain}>`, date: this.now() };
-    const lanes: Array<[OutboxLane, string[]]> = [['local', local], ['external', external]];
     const ids: number[] = [];
     let sentCopy = true;
-    for (const [lane, rcptTo] of lanes) {
-      // With no local recipient, the external copy is the one Sent Items keeps.
-      if (rcptTo.length === 0) continue;
-      ids.push(this.store.outbox.add(userId, lane, { ...base, rcptTo, saveInSent: sentCopy }, this.now()));
-      sentCopy = false;
+    for (const [lane, rcpts] of [['local', local], ['external', external]] as Array<[OutboxLane, string[]]>) {
+      // A submission takes at most MAX_SUBMISSION_RECIPIENTS; with no local recipient, the first external copy is the one Sent Items keeps.
+      for (let i = 0; i < rcpts.length; i += MAX_SUBMISSION_RECIPIENTS) {
+        const rcptTo = rcpts.slice(i, i + MAX_SUBMISSION_RECIPIENTS);
+        ids.push(this.store.outbox.add(userId, lane, m.thread ?? '', { ...base, rcptTo, saveInSent: sentCopy }, this.now()));
+        sentCopy = false;
+      }
     }
     return ids;
   }
@@ -155,7 +162,7 @@ export class Outbox {
     const about = { id: entry.id, user: user.address, lane: entry.lane, subject: m.subject, to: m.rcptTo.join(','), attempt: entry.attempts + 1 };
     let raw: Buffer;
     try {
-      raw = await compose(sender, m);
+      raw = await composeUserMessage(sender, m);
     } catch (e) {
       // Nothing to send and nothing a retry would change.
       this.store.outbox.remove(entry.id);
@@ -174,21 +181,30 @@ export class Outbox {
       if (this.closed) return;
       const reason = e instanceof Error ? e.message : String(e);
       const code = e instanceof SubmissionError ? e.responseCode : 451;
+      if (e instanceof SubmissionError && e.failure === 'refused') {
+        // The gateway has told the user already (its own report); every copy of the message would be refused alike.
+        const dropped = this.store.outbox.removeMessage(entry.userId, m.messageId);
+        this.log({ level: 'warn', msg: 'outbox gave up', ...about, code, reason, copies: dropped });
+        return;
+      }
+      const permanent = code >= 500 || (e instanceof SubmissionError && PERMANENT.has(e.failure));
       const now = this.now();
-      if (code < 500 && now - entry.createdAt < EXPIRY_MS) {
+      if (!permanent && now - entry.createdAt < EXPIRY_MS) {
         const delay = RETRY_DELAYS_MS[Math.min(entry.attempts, RETRY_DELAYS_MS.length - 1)]!;
         this.store.outbox.deferred(entry.id, now + delay, reason);
         this.log({ level: 'warn', msg: 'outbox deferred', ...about, code, reason, retryAt: new Date(now + delay).toISOString() });
         return;
       }
-      const why = code < 500 ? `still failing after ${Math.round((now - entry.createdAt) / 3_600_000)} hours: ${reason}` : reason;
-      await this.report(sender, entry, raw, code < 500 ? '4.4.7' : '5.0.0', `${code} ${why}`);
-      this.store.outbox.remove(entry.id);
+      const why = permanent ? reason : `still failing after ${Math.round((now - entry.createdAt) / 3_600_000)} hours: ${reason}`;
+      await this.report(sender, entry, raw, permanent ? '5.0.0' : '4.4.7', `${code} ${why}`);
       this.log({ level: 'warn', msg: 'outbox gave up', ...about, code, reason: why });
     }
   }
 
-  /** The user's non-delivery report: who did not get the message, and the last answer. */
+  /**
+   * The user's non-delivery report (who did not get the message, and the last answer), stored in
+   * the transaction that removes the entry; without an Inbox, the entry goes all the same.
+   */
   private async report(sender: { id: number; address: string }, entry: OutboxEntry, raw: Buffer, status: string, diagnostic: string): Promise<void> {
     const domain = this.store.domain();
     const ndr = buildDeliveryReport({
@@ -197,30 +213,31 @@ export class Outbox {
         'The server could not send this message, which it sends for you (a meeting invitation, update or cancellation),',
         'to these recipients:',
         '',
-        ...entry.message.rcptTo.map((r) => `  ${r}`),
+        ...entry.message.rcptTo.map((r) => `  ${ascii(r)}`),
         '',
-        `The last answer was: ${diagnostic.replace(/[^\x20-\x7e]/g, '?').slice(0, 500)}`,
+        `The last answer was: ${ascii(diagnostic).slice(0, 500)}`,
       ],
       failed: entry.message.rcptTo.map((address) => ({ address, status, diagnostic })),
       extraHeaders: [`X-EasMime-Outbox: ${entry.id}`],
     });
     const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
-    if (!inbox) return;
-    try {
-      await this.mailflow.importInto(sender.id, inbox.id, ndr);
-      this.events.changed([inbox.id]);
-    } catch (e) {
-      this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: sender.address, error: e instanceof Error ? e.message : String(e) });
+    if (!inbox) {
+      this.store.outbox.remove(entry.id);
+      return;
     }
+    await this.mailflow.importInto(sender.id, inbox.id, ndr, { inTransaction: () => this.store.outbox.remove(entry.id) });
+    this.events.changed([inbox.id]);
   }
 }
 
-/** The message as the user sends it: text, and the iCalendar beside it (Outlook's multipart/alternative). */
-async function compose(sender: { address: string; displayName: string }, m: QueuedMessage): Promise<Buffer> {
+/** A message as the user sends it: text, and the iCalendar beside it when there is one (Outlook's multipart/alternative). */
+export async function composeUserMessage(sender: { address: string; displayName: string },
+  m: { to: ReadonlyArray<{ email: string; name?: string }>; subject: string; text: string; calendar?: { method: string; content: string }; messageId?: string; date?: number }): Promise<Buffer> {
   return new MailComposer({
     from: { name: sender.displayName, address: sender.address },
     to: m.to.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
-    subject: m.subject, text: m.text, messageId: m.messageId, date: new Date(m.date),
+    subject: m.subject, text: m.text,
+    ...(m.messageId ? { messageId: m.messageId } : {}), ...(m.date !== undefined ? { date: new Date(m.date) } : {}),
     ...(m.calendar ? { icalEvent: { method: m.calendar.method, content: m.calendar.content } } : {}),
   }).compile().build();
 }

@@ -3,7 +3,6 @@
 // item is gone), declined takes it off, and the invitation mail moves to Deleted Items. The answer
 // reaches the organizer only when the client asks the server to send it (16.x SendResponse); older
 // clients send their own.
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
 import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
@@ -16,6 +15,7 @@ import { child, childText, x } from '../../eas/wbxml/tree.js';
 import { randomUUID } from 'node:crypto';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
+import { composeUserMessage } from '../outbound/outbox.js';
 
 const RESPONSE_TYPE: Readonly<Record<MeetingAnswer, number>> = {
   accepted: ResponseType.Accepted, tentative: ResponseType.Tentative, declined: ResponseType.Declined,
@@ -235,6 +235,7 @@ export class MeetingService implements MeetingPort {
       subject: method === 'CANCEL' ? `Canceled: ${m.summary}` : m.summary,
       text: description || (method === 'CANCEL' ? 'This meeting has been canceled.' : m.summary),
       calendar: { method, content: composeRequest(m, method, description, attendees) },
+      thread: m.uid,
     });
     this.deps.log({ msg: 'meeting mail queued', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
   }
@@ -270,14 +271,9 @@ export class MeetingService implements MeetingPort {
 
   /** A scheduling message (the iCalendar beside its text) from the user, through the mail flow, with a copy in Sent Items. */
   private async mail(p: Principal, to: ReadonlyArray<{ email: string; name?: string }>, subject: string, text: string, method: string, ics: string): Promise<void> {
-    const mime = await new MailComposer({
-      from: { name: p.displayName, address: p.address },
-      to: to.map((a) => (a.name ? { name: a.name, address: a.email } : a.email)),
-      subject, text, icalEvent: { method, content: ics },
-    }).compile().build();
+    const mime = await composeUserMessage(p, { to, subject, text, calendar: { method, content: ics } });
     await this.deps.mailflow.submit(mime, {
       sender: { id: p.userId, address: p.address, displayName: p.displayName }, origin: 'eas', saveInSent: true, rewriteFrom: true,
     });
   }
-
 }

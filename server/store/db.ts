@@ -254,15 +254,17 @@ const LATER_TABLES = `
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY,
   user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  -- 'local' or 'external': each lane of a user's mail keeps its order on its own.
+  -- 'local' or 'external', and what the message is about (a meeting's UID): each such lane of a
+  -- user's mail keeps its order on its own.
   lane TEXT NOT NULL,
+  thread TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
   next_attempt_at INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   message TEXT NOT NULL,
   last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(user_id, lane, id);
+CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(user_id, lane, thread, id);
 `;
 
 /**

@@ -1,7 +1,8 @@
 // The outbox table: messages the server owes the mail flow on a user's behalf, in the order they
-// were queued. Mail to local mailboxes and mail to the outbound route are separate lanes, each kept
-// in order on its own (a meeting's cancellation never reaches anyone before its invitation), so only
-// the oldest entry of a user's lane is ever due, and a smarthost that is down holds back nothing local.
+// were queued. A lane is one user's mail about one thing (a meeting, by UID) to local mailboxes, or
+// to the outbound route; each lane keeps its order (a meeting's cancellation never reaches anyone
+// before its invitation), so only its oldest entry is ever due, while a smarthost that is down holds
+// back nothing local and a meeting that cannot go out holds back no other.
 import type { Db } from './db.js';
 
 export type OutboxLane = 'local' | 'external';
@@ -27,6 +28,7 @@ export interface OutboxEntry {
   id: number;
   userId: number;
   lane: OutboxLane;
+  thread: string;
   createdAt: number;
   nextAttemptAt: number;
   attempts: number;
@@ -35,23 +37,23 @@ export interface OutboxEntry {
 }
 
 interface Row {
-  id: number; user_id: number; lane: string; created_at: number; next_attempt_at: number; attempts: number; message: string; last_error: string | null;
+  id: number; user_id: number; lane: string; thread: string; created_at: number; next_attempt_at: number; attempts: number; message: string; last_error: string | null;
 }
 
 const toEntry = (r: Row): OutboxEntry => ({
-  id: r.id, userId: r.user_id, lane: r.lane === 'external' ? 'external' : 'local', createdAt: r.created_at, nextAttemptAt: r.next_attempt_at,
+  id: r.id, userId: r.user_id, lane: r.lane === 'external' ? 'external' : 'local', thread: r.thread, createdAt: r.created_at, nextAttemptAt: r.next_attempt_at,
   attempts: r.attempts, message: JSON.parse(r.message) as QueuedMessage, ...(r.last_error !== null ? { lastError: r.last_error } : {}),
 });
 
-/** The oldest entry of each user's lane: the only ones that may go next. */
-const HEADS = 'SELECT * FROM outbox o WHERE id = (SELECT MIN(id) FROM outbox WHERE user_id = o.user_id AND lane = o.lane)';
+/** The oldest entry of each lane: the only ones that may go next. */
+const HEADS = 'SELECT * FROM outbox o WHERE id = (SELECT MIN(id) FROM outbox WHERE user_id = o.user_id AND lane = o.lane AND thread = o.thread)';
 
 export class OutboxTable {
   constructor(private readonly db: Db) {}
 
-  add(userId: number, lane: OutboxLane, message: QueuedMessage, now = Date.now()): number {
-    return Number(this.db.prepare('INSERT INTO outbox (user_id, lane, created_at, next_attempt_at, message) VALUES (?, ?, ?, ?, ?)')
-      .run(userId, lane, now, now, JSON.stringify(message)).lastInsertRowid);
+  add(userId: number, lane: OutboxLane, thread: string, message: QueuedMessage, now = Date.now()): number {
+    return Number(this.db.prepare('INSERT INTO outbox (user_id, lane, thread, created_at, next_attempt_at, message) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(userId, lane, thread, now, now, JSON.stringify(message)).lastInsertRowid);
   }
 
   /** The entries that may be sent now, oldest first. */
@@ -75,6 +77,11 @@ export class OutboxTable {
 
   remove(id: number): boolean {
     return this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id).changes === 1;
+  }
+
+  /** Every queued copy of one message of the user (its other lanes and parts); how many there were. */
+  removeMessage(userId: number, messageId: string): number {
+    return this.db.prepare("DELETE FROM outbox WHERE user_id = ? AND json_extract(message, '$.messageId') = ?").run(userId, messageId).changes;
   }
 
   /** A failed attempt: counted, its reason kept, tried again at `at`. */

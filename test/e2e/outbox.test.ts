@@ -175,6 +175,31 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
     await until('the queue is empty', async () => ((await queue()).length === 0 ? true : undefined));
   });
 
+  it('a later message about a meeting waits for the earlier one still deferred; another meeting\'s mail does not wait', async () => {
+    smarthost.answer = 'busy';
+    smarthost.received = [];
+    const alice = await organizer();
+    const added = await book(alice, 'Held back', '20261222', [['erin@fabrikam.test', 'Erin External']]);
+    const id = childText(child(child(added, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:ServerId')!;
+    await until('the invitation is deferred', async () => ((await queue()).some((e) => e.subject === 'Held back' && e.attempts >= 1) ? true : undefined));
+    smarthost.answer = 'accept';
+    // Its update is due at once, but behind the invitation, which is not due for a minute.
+    await alice.calendar(A('Change', A('ServerId', id), A('ApplicationData', CAL('StartTime', '20261222T150000Z'), CAL('EndTime', '20261222T160000Z'))));
+    await book(alice, 'Goes ahead', '20261223', [['erin@fabrikam.test', 'Erin External']]);
+    await until('the other meeting went', async () => (smarthost.received.some((r) => /Subject: Goes ahead/.test(r.raw)) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(smarthost.received.filter((r) => /Subject: Held back/.test(r.raw)), [], 'nothing of the held-back meeting went');
+    assert.equal((await queue()).filter((e) => e.subject === 'Held back').length, 2);
+
+    await admin('outbox/retry', 'POST');
+    const held = await until('both went', async () => {
+      const got = smarthost.received.filter((r) => /Subject: Held back/.test(r.raw));
+      return got.length === 2 ? got : undefined;
+    });
+    assert.match(held[0]!.raw, /SEQUENCE:0/);
+    assert.match(held[1]!.raw, /SEQUENCE:1/);
+  });
+
   it('550: the organizer gets a non-delivery report naming the recipient and the answer, and nothing stays queued', async () => {
     smarthost.answer = 'refuse';
     const alice = await organizer();
