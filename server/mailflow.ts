@@ -14,7 +14,8 @@ import { verdictHeader } from '../smime/verdict.js';
 import { MailParseError } from './mail/errors.js';
 import { CapturedMail } from './store/captured.js';
 import { CaptureRoute } from './outbound/capture.js';
-import { OutboundError, type OutboundRoute } from './outbound/route.js';
+import { OutboundError, type OutboundHandover, type OutboundRoute, type RefusedRecipient } from './outbound/route.js';
+import { ascii, buildDeliveryReport, headerBlock } from './mail/delivery-report.js';
 import { prepareSubmission } from './outbound/prepare.js';
 import { GroupCommit } from './store/group-commit.js';
 import { inProcessIngest, type IngestPipeline } from './ingest/pipeline.js';
@@ -126,6 +127,8 @@ export interface SubmissionResult {
   route?: OutboundRoute['name'];
   /** The Sent Items copy, when one was asked for. */
   sentItemId?: number;
+  /** External recipients the smarthost refused one by one (the sender gets a report). */
+  refused: RefusedRecipient[];
 }
 
 export class MailFlow {
@@ -307,10 +310,10 @@ export class MailFlow {
       throw e;
     }
 
-    let commitExternal: (() => void) | undefined;
+    let handover: OutboundHandover | undefined;
     if (external.length > 0) {
       try {
-        commitExternal = await this.outbound.send({
+        handover = await this.outbound.send({
           raw: outRaw, mailFrom: env.mailFrom || env.sender.address, rcptTo: external, origin: env.origin,
           submittedBy: env.sender.address, subject: parsed.subject, messageId: parsed.messageId,
         });
@@ -348,7 +351,7 @@ export class MailFlow {
             ...(meeting ? { messageClass: meeting.messageClass } : {}) });
           folders.push(sent.id);
         }
-        commitExternal?.();
+        handover?.commit();
         env.inTransaction?.();
       })();
     } catch (e) {
@@ -366,8 +369,36 @@ export class MailFlow {
       class: base.messageClass, smime: parsed.smimeKind, messageId: parsed.messageId,
       ...(calendar.length ? { calendar: calendar.join(',') } : {}),
       ...(decision.verdict ? { verdict: verdictHeader(decision.verdict), reasons: decision.verdict.reasons.join(',') } : {}),
+      ...(handover?.refused.length ? { refused: handover.refused.map((r) => r.address).join(',') } : {}),
     });
-    return { messageId: parsed.messageId, delivered, external, route: external.length ? this.outbound.name : undefined, sentItemId };
+    const refused = handover?.refused ?? [];
+    if (refused.length > 0) await this.reportRefused(env.sender, outRaw, parsed.subject, refused);
+    return { messageId: parsed.messageId, delivered, external, route: external.length ? this.outbound.name : undefined, sentItemId, refused };
+  }
+
+  /**
+   * Recipients the smarthost refused one by one while it took the message for the others: the
+   * sender learns of them from a non-delivery report in their Inbox, as from Exchange.
+   */
+  private async reportRefused(sender: { id: number; address: string }, raw: Buffer, subject: string, refused: readonly RefusedRecipient[]): Promise<void> {
+    const domain = this.store.domain();
+    const ndr = buildDeliveryReport({
+      sender: sender.address, domain, originalHeaders: headerBlock(raw), originalSubject: subject, at: new Date(),
+      explanation: [
+        'Your message was sent, but the relay did not take it for these recipients:',
+        '',
+        ...refused.map((r) => `  ${ascii(r.address)}: ${ascii(r.response).slice(0, 300)}`),
+      ],
+      failed: refused.map((r) => ({ address: r.address, status: r.code !== undefined && r.code < 500 ? '4.0.0' : '5.0.0', diagnostic: `${r.code ?? 550} ${r.response}` })),
+    });
+    const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
+    try {
+      if (!inbox) throw new Error('the sender has no Inbox');
+      await this.importInto(sender.id, inbox.id, ndr);
+      this.events.changed([inbox.id]);
+    } catch (e) {
+      this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: sender.address, error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   /** A user reached through a group named in To/Cc was not a Bcc recipient. */

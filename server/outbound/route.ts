@@ -17,10 +17,25 @@ export interface OutboundMessage {
   messageId?: string;
 }
 
+/** A recipient the route would not take while it took the message for others (a smarthost's RCPT refusal). */
+export interface RefusedRecipient {
+  address: string;
+  /** The SMTP reply code, when there was one. */
+  code?: number;
+  response: string;
+}
+
+export interface OutboundHandover {
+  /** The part to run in the store transaction that keeps the local copies. */
+  commit: () => void;
+  /** Recipients refused one by one; the others have the message. */
+  refused: RefusedRecipient[];
+}
+
 export interface OutboundRoute {
   readonly name: 'smarthost' | 'capture';
-  /** Throws OutboundError when the message cannot be handed over. Returns the part to run in the store transaction. */
-  send(message: OutboundMessage): Promise<() => void>;
+  /** Throws OutboundError when the message cannot be handed over to anyone. */
+  send(message: OutboundMessage): Promise<OutboundHandover>;
   close(): Promise<void>;
 }
 

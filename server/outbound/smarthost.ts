@@ -5,7 +5,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Logger } from '../log.js';
 import type { SmarthostTls } from '../config.js';
-import { OutboundError, type OutboundMessage, type OutboundRoute } from './route.js';
+import { OutboundError, type OutboundHandover, type OutboundMessage, type OutboundRoute, type RefusedRecipient } from './route.js';
 
 export interface SmarthostOptions {
   host: string;
@@ -47,7 +47,7 @@ export class SmarthostRoute implements OutboundRoute {
     return this.opts.tls === 'opportunistic' && this.opts.user !== undefined && !this.opts.plaintextAuth;
   }
 
-  async send(m: OutboundMessage): Promise<() => void> {
+  async send(m: OutboundMessage): Promise<OutboundHandover> {
     let info: SMTPTransport.SentMessageInfo;
     try {
       info = await this.transport.sendMail({ envelope: { from: m.mailFrom, to: m.rcptTo }, raw: m.raw });
@@ -62,15 +62,24 @@ export class SmarthostRoute implements OutboundRoute {
       this.log({ level: 'warn', msg: 'relay failed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), code, error: err.message + hint });
       throw new OutboundError(reason, !tlsUnmet && code !== undefined && code >= 500, code);
     }
-    const rejected = (info.rejected ?? []).map(String);
+    const refused = refusedOf(info);
     this.log({
       msg: 'relayed', smarthost: `${this.opts.host}:${this.opts.port}`, to: m.rcptTo.join(','), messageId: m.messageId,
-      response: info.response, ...(rejected.length ? { rejected: rejected.join(',') } : {}),
+      response: info.response, ...(refused.length ? { rejected: refused.map((r) => r.address).join(',') } : {}),
     });
-    return () => undefined;
+    return { commit: () => undefined, refused };
   }
 
   async close(): Promise<void> {
     this.transport.close();
   }
+}
+
+/** The recipients the smarthost refused at RCPT TO while it took the message for the others, with its answers. */
+function refusedOf(info: SMTPTransport.SentMessageInfo): RefusedRecipient[] {
+  const errors = (info as { rejectedErrors?: Array<Error & { recipient?: string; responseCode?: number; response?: string }> }).rejectedErrors ?? [];
+  return (info.rejected ?? []).map(String).map((address) => {
+    const e = errors.find((x) => x.recipient === address);
+    return { address, ...(typeof e?.responseCode === 'number' ? { code: e.responseCode } : {}), response: e?.response ?? e?.message ?? 'refused' };
+  });
 }

@@ -1,7 +1,8 @@
 // The outbox end to end: a 16.1 organizer's meeting mail is queued with her calendar change and
 // sent from the store. A smarthost (a real smtp-server) that answers 451 holds back only the external
 // copy, which is tried again and goes once it accepts; a restart after kill -9 still sends what was
-// queued; a 550 ends in a non-delivery report in her Inbox. The admin API shows and steers the queue.
+// queued; a 550 ends in a non-delivery report in her Inbox, as does a recipient the smarthost refuses
+// alone (for SendMail too). The admin API shows and steers the queue.
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,8 @@ interface Organizer { calendar: (command: WbxmlElement) => Promise<WbxmlElement 
 /** An SMTP server that accepts, defers (451) or refuses (550) every message, as told; it keeps what it accepts. */
 class TestSmarthost {
   answer: Answer = 'accept';
+  /** Addresses refused at RCPT TO (550) while the others are taken. */
+  refuseRcpt = new Set<string>();
   received: Array<{ rcptTo: string[]; raw: string }> = [];
   tries = 0;
 
@@ -34,6 +37,10 @@ class TestSmarthost {
     let host!: TestSmarthost;
     const server = new SMTPServer({
       logger: false, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], closeTimeout: 500,
+      onRcptTo: (address, _session, cb) => {
+        if (host.refuseRcpt.has(address.address)) return cb(Object.assign(new Error('5.1.1 <' + address.address + '>: mailbox unknown'), { responseCode: 550 }));
+        cb();
+      },
       onData: (stream, session, cb) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
@@ -214,6 +221,34 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
     assert.deepEqual(await queue(), []);
     assert.ok(server.logs.some((l) => l.msg === 'outbox gave up'));
     smarthost.answer = 'accept';
+  });
+
+  it('a recipient the smarthost refuses at RCPT while it takes the others: the sender gets a report naming it (SendMail and the outbox alike)', async () => {
+    smarthost.answer = 'accept';
+    smarthost.received = [];
+    smarthost.refuseRcpt = new Set(['gone@fabrikam.test']);
+    try {
+      const c = new EasClient({ baseUrl: server.baseUrl, user: 'alice@contoso.test', password: 'demo', deviceId: `Refused${Date.now()}`, version: '14.1' });
+      await c.provision();
+      const mime = ['From: alice@contoso.test', 'To: erin@fabrikam.test, gone@fabrikam.test', 'Subject: Partly refused', 'MIME-Version: 1.0', '', 'Hello both.', ''].join('\r\n');
+      const sent = await c.send('SendMail', ns('ComposeMail')('SendMail', ns('ComposeMail')('ClientId', `refused-${Date.now()}`), ns('ComposeMail')('Mime', mime)));
+      assert.equal(sent.status, 200);
+      assert.equal(sent.raw.length, 0, 'SendMail succeeded: the message went to erin');
+      assert.deepEqual(smarthost.received.map((r) => r.rcptTo), [['erin@fabrikam.test']]);
+      const report = await until('the report', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Partly refused'));
+      const raw = await (await admin(`users/alice@contoso.test/messages/${report.id}`)).text();
+      assert.match(raw, /^Final-Recipient: rfc822; gone@fabrikam\.test\r$/m);
+      assert.match(raw, /^Diagnostic-Code: smtp; 550 .*mailbox unknown/m);
+      assert.doesNotMatch(raw, /Final-Recipient: rfc822; erin@/);
+
+      // The outbox's meeting mail: the same report, and nothing left queued for the refused one.
+      const alice = await organizer();
+      await book(alice, 'Half there', '20261224', [['erin@fabrikam.test', 'Erin External'], ['gone@fabrikam.test', 'Gone']]);
+      await until('its report', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Half there'));
+      assert.deepEqual(await queue(), []);
+    } finally {
+      smarthost.refuseRcpt = new Set();
+    }
   });
 
   it('the admin routes: token required, bad limits and methods refused, one entry dropped by id', async () => {
