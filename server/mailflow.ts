@@ -215,7 +215,7 @@ export class MailFlow {
     if (found.invitation.warnings.length) {
       this.log({ level: 'debug', msg: 'calendar part read with warnings', messageId: parsed.messageId, warnings: found.invitation.warnings.join('; ') });
     }
-    const messageClass = parsed.smimeKind === 'none' ? meetingMessageClass(found.invitation) : parsed.messageClass;
+    const messageClass = parsed.smimeKind === 'none' ? meetingMessageClass(found.invitation, parsed.fromAddresses) : parsed.messageClass;
     return { meeting: storedMeetingOf(found.invitation), messageClass };
   }
 

@@ -34,7 +34,7 @@ export function pimClassOfMessageClass(messageClass: string): PimClass | undefin
 
 /**
  * The code pages an item of each class is written in (AirSyncBase for Body, Attachments, Location;
- * MeetingResponse for an attendee's proposed time on the organizer's item).
+ * MeetingResponse for an attendee's proposed time on the organizer's item, and only that).
  */
 const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
   Contacts: new Set(['Contacts', 'Contacts2', 'AirSyncBase']),
@@ -42,6 +42,9 @@ const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
   Tasks: new Set(['Tasks', 'AirSyncBase']),
   Notes: new Set(['Notes', 'AirSyncBase']),
 };
+
+/** The MeetingResponse elements a calendar item holds: an attendee's proposed time, on the Attendee. */
+const PROPOSAL_TAGS: ReadonlySet<string> = new Set(['MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime']);
 
 /** Largest item kept (encoded): a contact with a photo is tens of KiB. */
 export const MAX_ITEM_BYTES = 1024 * 1024;
@@ -51,13 +54,14 @@ export class PimDataError extends Error {}
 /** Checks a device's ApplicationData for a folder of `cls` and encodes it for the store. */
 export function encodePimData(cls: PimClass, data: WbxmlElement): { content: Buffer; summary: string; schedule?: PimSchedule; uid?: string } {
   const allowed = NAMESPACES[cls];
-  const check = (el: WbxmlElement): void => {
+  const check = (el: WbxmlElement, parent: string): void => {
     const namespace = el.tag.slice(0, el.tag.indexOf(':'));
-    if (!allowed.has(namespace)) throw new PimDataError(`${el.tag} does not belong in a ${cls} item`);
-    el.children.forEach(check);
+    const misplaced = namespace === 'MeetingResponse' && !(PROPOSAL_TAGS.has(el.tag) && parent === 'Calendar:Attendee');
+    if (!allowed.has(namespace) || misplaced) throw new PimDataError(`${el.tag} does not belong in a ${cls} item${misplaced ? ' there' : ''}`);
+    for (const c of el.children) check(c, el.tag);
   };
   if (data.children.length === 0) throw new PimDataError(`an empty ${cls} item`);
-  data.children.forEach(check);
+  for (const c of data.children) check(c, data.tag);
   const content = encodeWbxml({ tag: 'AirSync:ApplicationData', children: data.children });
   if (content.length > MAX_ITEM_BYTES) throw new PimDataError(`the item takes ${content.length} bytes, more than ${MAX_ITEM_BYTES}`);
   const schedule = cls === 'Calendar' ? scheduleOf(data) : undefined;

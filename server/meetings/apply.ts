@@ -17,7 +17,7 @@ export interface CalendarChange {
   folders: number[];
   /** What was done, for the delivery's log line. */
   outcome: 'placed' | 'updated' | 'outdated' | 'canceled' | 'occurrence-updated' | 'occurrence-canceled' | 'answer-recorded' | 'proposal-recorded' | 'organizer-copy'
-    | 'not-found' | 'no-calendar' | 'unreadable' | 'not-the-organizer' | 'not-an-attendee';
+    | 'not-found' | 'no-calendar' | 'unreadable' | 'not-the-organizer' | 'not-an-attendee' | 'too-many-exceptions';
 }
 
 const nothing = (outcome: CalendarChange['outcome']): CalendarChange => ({ folders: [], outcome });
@@ -39,25 +39,26 @@ function apply(mailbox: Mailbox, user: { id: number; address: string }, m: Store
   const existing = mailbox.calendarItemByUid(user.id, m.uid);
   if (m.method === 'REPLY' || m.method === 'COUNTER') {
     // A reply or counter-proposal counts only on the organizer's own item: one the user's device
-    // made, or one they organize.
+    // made, or one they organize; and only from the attendee who sent it (a COUNTER may list others).
     if (!existing) return nothing('not-found');
     if (existing.meeting && existing.meeting.organizer?.email !== user.address) return nothing('not-found');
-    const answer = m.attendees[0];
-    if (!answer) return nothing('unreadable');
-    if (!from.includes(answer.email)) return nothing('not-an-attendee');
+    if (m.attendees.length === 0) return nothing('unreadable');
+    const answer = m.attendees.find((a) => from.includes(a.email));
+    if (!answer) return nothing('not-an-attendee');
     const proposal = m.method === 'COUNTER' && m.proposedStart !== undefined && m.proposedEnd !== undefined ? { start: m.proposedStart, end: m.proposedEnd } : undefined;
-    let item;
+    let result;
     if (m.recurrenceId !== undefined && isSeries(existing.content)) {
       // An answer about one occurrence is that occurrence's, not the series'.
       const occurrence = seriesOccurrence(existing.content, m.recurrenceId);
       if (!occurrence) return nothing('not-found');
-      item = withOccurrenceAttendeeAnswer(existing.content, m.recurrenceId, occurrence.duration, answer, answer.partstat, proposal);
+      result = withOccurrenceAttendeeAnswer(existing.content, m.recurrenceId, occurrence.duration, answer, answer.partstat, proposal);
     } else {
-      item = withAttendeeAnswer(existing.content, answer, answer.partstat, proposal);
+      result = withAttendeeAnswer(existing.content, answer, answer.partstat, proposal);
     }
-    if (!item) return nothing('not-an-attendee');
-    mailbox.replaceItem(user.id, existing.id, item);
-    return { folders: [existing.folderId], outcome: proposal ? 'proposal-recorded' : 'answer-recorded' };
+    if (result.kind === 'unchanged') return nothing('answer-recorded');
+    if (result.kind !== 'recorded') return nothing(result.kind);
+    mailbox.replaceItem(user.id, existing.id, result.item);
+    return { folders: [existing.folderId], outcome: result.proposal ? 'proposal-recorded' : 'answer-recorded' };
   }
   // The organizer's copy of their own invitation (Sent Items, or a Bcc to themselves) changes nothing.
   if (m.organizer?.email === user.address) return nothing('organizer-copy');

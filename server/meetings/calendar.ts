@@ -103,60 +103,91 @@ export function stateOf(content: Buffer): AttendeeState {
   return { responseType: num('ResponseType', ResponseType.NotResponded), busyStatus: num('BusyStatus', 1), meetingStatus: num('MeetingStatus', MeetingStatus.Received) };
 }
 
+/** What recording an attendee's answer on the organizer's item came to. */
+export type AttendeeAnswer =
+  | { kind: 'recorded'; item: ReturnType<typeof encodePimData>; proposal: boolean }
+  /** The item does not list the attendee: a reply from someone not invited changes nothing. */
+  | { kind: 'not-an-attendee' }
+  /** The occurrence already has that answer from the series. */
+  | { kind: 'unchanged' }
+  /** MS-ASCAL allows 256 Exceptions; an answer that would need one more is not recorded. */
+  | { kind: 'too-many-exceptions' };
+
+/** MS-ASCAL's bound on Exception elements per item. */
+const MAX_EXCEPTIONS = 256;
+
 /**
  * The organizer's item with an attendee's answer recorded (Calendar AttendeeStatus) and, for a
  * counter-proposal, the time they proposed (MeetingResponse ProposedStartTime/EndTime, which 16.1
- * devices read on the Attendee); a plain answer withdraws an earlier proposal. Undefined when the
- * item does not list that attendee (a reply from someone not invited changes nothing). Throws
- * PimDataError when the result is not a valid item.
+ * devices read on the Attendee), unless the item disallows new time proposals; a plain answer
+ * withdraws an earlier proposal. Throws PimDataError when the result is not a valid item.
  */
-export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat, proposal?: { start: number; end: number }): ReturnType<typeof encodePimData> | undefined {
+export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat, proposal?: { start: number; end: number }): AttendeeAnswer {
   const data = decodePimData(content);
   const entry = attendeeEntry(data.children.find((c) => c.tag === 'Calendar:Attendees'), attendee.email);
-  if (!entry) return undefined;
-  answerOn(entry, partstat, proposal);
-  return encodePimData('Calendar', data);
+  if (!entry) return { kind: 'not-an-attendee' };
+  const taken = proposalTaken(data, proposal);
+  answerOn(entry, partstat, taken);
+  return { kind: 'recorded', item: encodePimData('Calendar', data), proposal: taken !== undefined };
 }
 
 /**
  * The organizer's series with an attendee's answer for one occurrence (a REPLY or COUNTER with
  * RECURRENCE-ID): the occurrence's Exception (made when there is none) gets its own Attendees, the
  * series' list until then (MS-ASCAL: an Exception without Attendees has the series'), with the answer
- * on that attendee; the series' answer stays. Undefined when the series does not list the attendee.
+ * on that attendee; the series' answer stays. An attendee of the series missing from an older copy
+ * (added since) is added to it.
  */
 export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, duration: number, attendee: { email: string }, partstat: PartStat,
-  proposal?: { start: number; end: number }): ReturnType<typeof encodePimData> | undefined {
+  proposal?: { start: number; end: number }): AttendeeAnswer {
   const data = decodePimData(content);
   const series = data.children.find((c) => c.tag === 'Calendar:Attendees');
-  if (!attendeeEntry(series, attendee.email)) return undefined;
+  const inSeries = attendeeEntry(series, attendee.email);
+  if (!series || !inSeries) return { kind: 'not-an-attendee' };
+  const taken = proposalTaken(data, proposal);
   const list = exceptionsElement(data);
   let exception = list.children.find((c) => exceptionOriginal(c) === instance);
   if (!exception) {
+    if (!taken && childText(inSeries, 'Calendar:AttendeeStatus') === String(ATTENDEE_STATUS[partstat])) return { kind: 'unchanged' };
+    if (list.children.length >= MAX_EXCEPTIONS) return { kind: 'too-many-exceptions' };
     exception = exceptionElement({ originalStart: instance, deleted: false, start: instance, end: instance + duration });
     list.children.push(exception);
   }
   let own = exception.children.find((c) => c.tag === 'Calendar:Attendees');
   if (!own) {
-    own = structuredClone(series!);
+    own = structuredClone(series);
     exception.children.push(own);
   }
-  // An occurrence's own list that leaves the attendee out: they were not invited to it.
-  const entry = attendeeEntry(own, attendee.email);
-  if (!entry) return undefined;
-  answerOn(entry, partstat, proposal);
-  return encodePimData('Calendar', data);
+  let entry = attendeeEntry(own, attendee.email);
+  if (!entry) {
+    entry = structuredClone(inSeries);
+    own.children.push(entry);
+  }
+  answerOn(entry, partstat, taken);
+  return { kind: 'recorded', item: encodePimData('Calendar', data), proposal: taken !== undefined };
+}
+
+/** The proposal, unless the organizer's item disallows new time proposals (Outlook's option). */
+function proposalTaken(data: WbxmlElement, proposal: { start: number; end: number } | undefined): { start: number; end: number } | undefined {
+  return childText(data, 'Calendar:DisallowNewTimeProposal') === '1' ? undefined : proposal;
 }
 
 function attendeeEntry(list: WbxmlElement | undefined, email: string): WbxmlElement | undefined {
   return list?.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === email);
 }
 
-/** Sets an Attendee's answer, and its proposal or none. */
+/**
+ * Sets an Attendee's answer, and its proposal or none. A counter-proposal that gives no answer
+ * (PARTSTAT left out) keeps the answer the attendee gave before.
+ */
 function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: number; end: number } | undefined): void {
+  const keepStatus = proposal !== undefined && partstat === 'needs-action';
   // MS-ASCAL orders Email, Name, AttendeeStatus, AttendeeType, then the proposal.
-  const kept = entry.children.filter((c) => !ANSWER_TAGS.has(c.tag));
-  const typeAt = kept.findIndex((c) => c.tag === 'Calendar:AttendeeType');
-  kept.splice(typeAt < 0 ? kept.length : typeAt, 0, x('Calendar:AttendeeStatus', ATTENDEE_STATUS[partstat]));
+  const kept = entry.children.filter((c) => !ANSWER_TAGS.has(c.tag) || (keepStatus && c.tag === 'Calendar:AttendeeStatus'));
+  if (!keepStatus || !kept.some((c) => c.tag === 'Calendar:AttendeeStatus')) {
+    const typeAt = kept.findIndex((c) => c.tag === 'Calendar:AttendeeType');
+    kept.splice(typeAt < 0 ? kept.length : typeAt, 0, x('Calendar:AttendeeStatus', ATTENDEE_STATUS[partstat]));
+  }
   if (proposal) kept.push(x('MeetingResponse:ProposedStartTime', compactDate(proposal.start)), x('MeetingResponse:ProposedEndTime', compactDate(proposal.end)));
   entry.children = kept;
 }

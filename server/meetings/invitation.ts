@@ -228,14 +228,22 @@ class Reader {
     const endProp = ev.getFirstProperty('x-ms-olk-originalend');
     if (!startProp || !endProp) return undefined;
     // ical.js keeps an X- property's value as the text it was (basic format); its TZID still applies.
-    const read = (p: Property, what: string): number => {
+    const read = (p: Property, what: string): number | undefined => {
       const raw = clean(rawText(p)).trim();
       const m = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z)?)?$/.exec(raw);
       const jcal = m && (m[4] === undefined ? `${m[1]}-${m[2]}-${m[3]}` : `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}`);
-      return this.toMs(this.reading(jcal ?? raw, param(p, 'tzid'), what), what).ms;
+      try {
+        return this.toMs(this.reading(jcal ?? raw, param(p, 'tzid'), what), what).ms;
+      } catch (e) {
+        // A vendor's extra: what it cannot say leaves the proposal as it is.
+        if (!(e instanceof InvitationError)) throw e;
+        this.warn(`${e.message}; left out`);
+        return undefined;
+      }
     };
     const originalStart = read(startProp, 'X-MS-OLK-ORIGINALSTART');
     const originalEnd = read(endProp, 'X-MS-OLK-ORIGINALEND');
+    if (originalStart === undefined || originalEnd === undefined) return undefined;
     if (!(originalEnd >= originalStart)) {
       this.warn('X-MS-OLK-ORIGINALEND is before X-MS-OLK-ORIGINALSTART; left out');
       return undefined;

@@ -50,7 +50,8 @@ export function composeReply(inv: ReplySource, attendee: { email: string; name?:
  */
 export function composeCounter(inv: ReplySource, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined',
   proposal: { start: number; end: number }, comment?: string): string {
-  const { cal, ev } = answering('COUNTER', { ...inv, start: proposal.start, end: proposal.end }, clean(inv.summary), attendee, partstat, comment);
+  // A time proposed for an all-day meeting need not be a whole day: date-times, as Outlook writes them.
+  const { cal, ev } = answering('COUNTER', { ...inv, start: proposal.start, end: proposal.end, allDay: false }, clean(inv.summary), attendee, partstat, comment);
   const basic = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   ev.addPropertyWithValue('x-ms-olk-originalstart', basic(inv.start));
   ev.addPropertyWithValue('x-ms-olk-originalend', basic(inv.end));

@@ -29,6 +29,7 @@ const P = ns('Ping');
 const RR = ns('ResolveRecipients');
 const S = ns('Search');
 const CM = ns('ComposeMail');
+const MR = ns('MeetingResponse');
 
 interface Device { c: EasClient; folders: Map<string, string>; keys: Map<string, string> }
 
@@ -274,6 +275,14 @@ describe('end to end: contacts, calendar, tasks and notes', function () {
     assert.deepEqual(r.responses.map(statusOf), ['6', '6', '6', '6']);
     assert.ok(r.responses.every((x) => !child(x, 'AirSync:ServerId')));
     assert.equal((await sync(other, 'Contacts')).adds.size, 0, 'nothing was stored');
+    // A calendar item holds MeetingResponse elements only as an attendee's proposed time.
+    const att = (...extra: WbxmlElement[]) => CAL('Attendees', CAL('Attendee', CAL('Email', 'erin@fabrikam.test'), CAL('Name', 'Erin'), ...extra));
+    const cal = await sync(phone, 'Calendar', [
+      add('stray-status', CAL('Subject', 'x'), CAL('StartTime', '20261201T100000Z'), CAL('EndTime', '20261201T110000Z'), MR('Status', 1)),
+      add('proposal-outside', CAL('Subject', 'x'), CAL('StartTime', '20261201T100000Z'), CAL('EndTime', '20261201T110000Z'), MR('ProposedStartTime', '20261201T120000Z')),
+      add('proposal-inside', CAL('Subject', 'x'), CAL('StartTime', '20261201T100000Z'), CAL('EndTime', '20261201T110000Z'), att(MR('ProposedStartTime', '20261201T120000Z'))),
+    ]);
+    assert.deepEqual(cal.responses.map(statusOf), ['6', '6', '1']);
 
     const alice = await device('alice@contoso.test');
     const mine = await sync(alice, 'Contacts', [add('private', C('FileAs', 'Alice\'s secret contact'))]);
