@@ -5,9 +5,11 @@
 // every device catches up and must hold exactly the messages its user was sent and did not answer,
 // nothing lost, nothing twice, and each user's calendar exactly the meetings they were invited to,
 // the answered ones accepted. Prints errors, latencies and the server's memory; writes
-// .bench/load.json; exits 1 on any error.
+// .bench/load.json; exits 1 on any error. Meanwhile a few organizers' 16.1 devices book meetings
+// with two colleagues each, which the server sends from its outbox: those invitations count like
+// the SMTP ones, and each organizer's calendar must hold the meetings they booked.
 //
-//   npm run load -- [--devices 200] [--seconds 60] [--rate 20] [--devices-per-user 2] [--invite-every 10]
+//   npm run load -- [--devices 200] [--seconds 60] [--rate 20] [--devices-per-user 2] [--invite-every 10] [--organizers 5]
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,19 +25,23 @@ const A = ns('AirSync');
 const E = ns('Email');
 const P = ns('Ping');
 const MR = ns('MeetingResponse');
+const CAL = ns('Calendar');
 const DOMAIN = 'load.test';
+/** How often each organizer books a meeting, on average. */
+const BOOKING_INTERVAL_MS = 5000;
 
-interface Options { devices: number; seconds: number; rate: number; devicesPerUser: number; smtpConnections: number; inviteEvery: number }
+interface Options { devices: number; seconds: number; rate: number; devicesPerUser: number; smtpConnections: number; inviteEvery: number; organizers: number }
 
 function readOptions(argv: string[]): Options {
-  const o: Options = { devices: 200, seconds: 60, rate: 20, devicesPerUser: 2, smtpConnections: 2, inviteEvery: 10 };
+  const o: Options = { devices: 200, seconds: 60, rate: 20, devicesPerUser: 2, smtpConnections: 2, inviteEvery: 10, organizers: 5 };
   const names: Record<string, keyof Options> = {
     '--devices': 'devices', '--seconds': 'seconds', '--rate': 'rate', '--devices-per-user': 'devicesPerUser', '--smtp-connections': 'smtpConnections', '--invite-every': 'inviteEvery',
+    '--organizers': 'organizers',
   };
   for (let i = 0; i < argv.length; i++) {
     const key = Object.hasOwn(names, argv[i]!) ? names[argv[i]!] : undefined;
     const value = Number(argv[i + 1]);
-    if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] [--invite-every N] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    if (!key || !Number.isFinite(value) || value <= 0) throw new Error(`usage: load/run.ts [--devices N] [--seconds T] [--rate MSGS_PER_S] [--devices-per-user K] [--smtp-connections C] [--invite-every N] [--organizers K] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
     o[key] = value;
     i++;
   }
@@ -99,6 +105,8 @@ async function main(): Promise<number> {
   /** Invitations each user was sent (accepted by SMTP), and those their first device answered. */
   const invited = new Array<number>(users).fill(0);
   const answered = new Array<number>(users).fill(0);
+  /** Meetings each organizer's device booked (they are in the organizer's calendar too). */
+  const organized = new Array<number>(users).fill(0);
   const stopAll = new AbortController();
   // Every held Ping listens for the end of the run.
   setMaxListeners(0, stopAll.signal);
@@ -109,6 +117,14 @@ async function main(): Promise<number> {
       await enrol(server.httpPort, d);
       return { ...d, inbox: d.folders.get('Inbox')!, calendar: d.folders.get('Calendar')!, key: '0', held: new Set(), seenDeliveries: 0, invitations: [] };
     });
+    // Organizers book meetings on a device of their own, which holds no Ping.
+    const organizers = users >= 3 ? await inParallel(Math.min(o.organizers, users), 8, async (k) => {
+      const d: Device = { user: `user${k}@${DOMAIN}`, password: 'load', deviceId: `Organizer${k}`, version: '16.1', folders: new Map() };
+      await enrol(server.httpPort, d);
+      const calendar = d.folders.get('Calendar')!;
+      const r = await easRequest(server.httpPort, d, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', '0'), A('CollectionId', calendar)))), { agent: busyAgent });
+      return { ...d, calendar, key: childText(child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection'), 'AirSync:SyncKey')! };
+    }) : [];
     memory.push(rssBytes(server.pid));
 
     /** One Sync round to the end of MoreAvailable; Adds and Deletes applied to the device's set. */
@@ -187,6 +203,18 @@ async function main(): Promise<number> {
       }
     };
 
+    /** Waits until the server has sent every meeting mail it queued (the admin API's outbox count). */
+    const outboxDrained = async (): Promise<void> => {
+      const token = fs.readFileSync(path.join(server.data, 'admin.token'), 'utf8').trim();
+      for (let i = 0; i < 600; i++) {
+        const r = await fetch(`http://127.0.0.1:${server.httpPort}/admin/outbox?limit=1`, { headers: { Authorization: `Bearer ${token}` } });
+        await r.arrayBuffer();
+        if (r.headers.get('x-total-count') === '0') return;
+        await sleep(100);
+      }
+      tally.error('outbox not drained', 'meeting mail still queued 60 s after the run');
+    };
+
     const deadline = Date.now() + o.seconds * 1000;
     say(`running for ${o.seconds} s: ${o.devices} devices, SMTP at ${o.rate} messages/s over ${o.smtpConnections} connections`);
     const deviceLoop = async (d: SimDevice, i: number): Promise<void> => {
@@ -245,12 +273,47 @@ async function main(): Promise<number> {
       }));
       await Promise.all(clients.map((c) => c.quit()));
     };
+    /** An organizer books a meeting with two colleagues now and then; the server sends the invitations from its outbox. */
+    const organizerLoop = async (od: (typeof organizers)[number], k: number): Promise<void> => {
+      for (let n = 0; ; n++) {
+        await sleep(Math.random() * 2 * BOOKING_INTERVAL_MS);
+        if (Date.now() >= deadline) return;
+        const first = (k + 1 + Math.floor(Math.random() * (users - 1))) % users;
+        let second = (k + 1 + Math.floor(Math.random() * (users - 1))) % users;
+        if (second === first) second = (first + 1) % users === k ? (first + 2) % users : (first + 1) % users;
+        const at = Date.UTC(2032, 0, 1) + (k * 100_000 + n) * 3_600_000;
+        const compact = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+        const started = performance.now();
+        const r = await easRequest(server.httpPort, od, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', od.key), A('CollectionId', od.calendar),
+          A('Commands', A('Add', A('ClientId', `book-${k}-${n}`), A('ApplicationData',
+            CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', `Booked ${k}-${n}`), CAL('MeetingStatus', 1), CAL('ClientUid', `load-booked-${k}-${n}`),
+            CAL('StartTime', compact(at)), CAL('EndTime', compact(at + 1_800_000)),
+            CAL('Attendees', [first, second].map((u) => CAL('Attendee', CAL('Email', `user${u}@${DOMAIN}`), CAL('Name', `User ${u}`), CAL('AttendeeType', 1)))))))))), { agent: busyAgent });
+        tally.time('organizer Sync Add', performance.now() - started);
+        const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection');
+        const added = childText(child(child(col, 'AirSync:Responses'), 'AirSync:Add'), 'AirSync:Status');
+        if (r.status !== 200 || childText(col, 'AirSync:Status') !== '1' || added !== '1') {
+          tally.error(`organizer Sync HTTP ${r.status} Status ${childText(col, 'AirSync:Status') ?? '-'} Add ${added ?? '-'}`, r.reason);
+          return;
+        }
+        od.key = childText(col, 'AirSync:SyncKey')!;
+        organized[k]!++;
+        for (const u of [first, second]) {
+          accepted[u]!++;
+          invited[u]!++;
+        }
+        tally.count('meetings booked');
+      }
+    };
     const progressTimer = setInterval(() => {
       say(`${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s left: ${tally.counts.get('messages delivered') ?? 0} delivered, ${tally.counts.get('Sync requests') ?? 0} Syncs, ${tally.totalErrors()} errors, RSS ${((memory[memory.length - 1] ?? 0) / 2 ** 20).toFixed(0)} MiB`);
     }, 10_000);
     const smtpDone = smtpLoop();
     const loops = devices.map((d, i) => deviceLoop(d, i).catch((e: unknown) => tally.error('device loop failed', (e as Error).message)));
+    const bookings = organizers.map((od, k) => organizerLoop(od, k).catch((e: unknown) => tally.error('organizer loop failed', (e as Error).message)));
     await smtpDone;
+    await Promise.all(bookings);
+    await outboxDrained();
     // Deliveries are over: end the held Pings and let every device catch up once more.
     await sleep(500);
     stopAll.abort();
@@ -268,10 +331,11 @@ async function main(): Promise<number> {
       const expected = accepted[i % users]! - answered[i % users]!;
       if (d.held.size !== expected) tally.error(d.held.size < expected ? 'messages missing on a device' : 'extra messages on a device', `${d.deviceId}: ${d.held.size} of ${expected}`);
     });
-    say('every calendar must hold exactly its user\'s meetings, the answered ones accepted');
+    say('every calendar must hold exactly its user\'s meetings (invited and booked), the answered ones accepted');
     await inParallel(users, 16, async (i) => {
       const cal = await calendarOf(devices[i]!);
-      if (cal.items !== invited[i]) tally.error('calendar items differ from invitations', `user${i}: ${cal.items} of ${invited[i]}`);
+      const expected = invited[i]! + organized[i]!;
+      if (cal.items !== expected) tally.error('calendar items differ from invitations and bookings', `user${i}: ${cal.items} of ${expected}`);
       if (cal.accepted !== answered[i]) tally.error('accepted meetings differ from answers', `user${i}: ${cal.accepted} of ${answered[i]}`);
     });
     memory.push(rssBytes(server.pid));
