@@ -87,6 +87,17 @@ export function recipientKind(isLocal: boolean, rcpt: string, domain: string): '
   return at < 0 || rcpt.slice(at + 1) === domain ? 'unknown' : 'external';
 }
 
+/** A refusal the smarthost meant as temporary (4xx). */
+export function isTemporary(r: RefusedRecipient): boolean {
+  return r.code !== undefined && r.code >= 400 && r.code < 500;
+}
+
+/** The RFC 3463 status a refusal carries (its enhanced code, else one from its reply code). */
+function enhancedStatus(r: RefusedRecipient): string {
+  const said = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(r.response)?.[1];
+  return said ?? (isTemporary(r) ? '4.0.0' : '5.0.0');
+}
+
 /** Most recipients one submission may have (the SMTP listener's RCPT limit too). */
 export const MAX_SUBMISSION_RECIPIENTS = 500;
 
@@ -103,8 +114,13 @@ export interface SubmissionEnvelope {
   /** Make the From field name the sender when it is absent or names anyone else. */
   rewriteFrom: boolean;
   remoteAddress?: string;
-  /** Runs inside the transaction that stores the message (the outbox removes its entry there). */
-  inTransaction?: () => void;
+  /**
+   * Runs inside the transaction that stores the message, with the recipients the smarthost refused
+   * one by one (the outbox removes or narrows its entry there).
+   */
+  inTransaction?: (refused: readonly RefusedRecipient[]) => void;
+  /** The caller tries again the recipients refused with 4xx (the outbox): the sender's report names only the 5xx ones. */
+  retriesRefused?: boolean;
 }
 
 export type SubmissionFailure =
@@ -352,7 +368,7 @@ export class MailFlow {
           folders.push(sent.id);
         }
         handover?.commit();
-        env.inTransaction?.();
+        env.inTransaction?.(handover?.refused ?? []);
       })();
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
@@ -372,7 +388,8 @@ export class MailFlow {
       ...(handover?.refused.length ? { refused: handover.refused.map((r) => r.address).join(',') } : {}),
     });
     const refused = handover?.refused ?? [];
-    if (refused.length > 0) await this.reportRefused(env.sender, outRaw, parsed.subject, refused);
+    const reported = env.retriesRefused ? refused.filter((r) => !isTemporary(r)) : refused;
+    if (reported.length > 0) await this.reportRefused(env.sender, outRaw, parsed.subject, reported);
     return { messageId: parsed.messageId, delivered, external, route: external.length ? this.outbound.name : undefined, sentItemId, refused };
   }
 
@@ -389,7 +406,7 @@ export class MailFlow {
         '',
         ...refused.map((r) => `  ${ascii(r.address)}: ${ascii(r.response).slice(0, 300)}`),
       ],
-      failed: refused.map((r) => ({ address: r.address, status: r.code !== undefined && r.code < 500 ? '4.0.0' : '5.0.0', diagnostic: `${r.code ?? 550} ${r.response}` })),
+      failed: refused.map((r) => ({ address: r.address, status: enhancedStatus(r), diagnostic: /^\d{3}[ -]/.test(r.response) ? r.response : `${r.code ?? 550} ${r.response}` })),
     });
     const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
     try {

@@ -5,14 +5,15 @@
 // the entry is removed in the transaction that stores the sent message, so after a crash a message
 // is still queued or already sent, never lost (mail relayed just before a crash may go twice).
 //
-// A temporary failure (the smarthost down or answering 4xx, the store busy) is tried again later,
-// as an MTA's queue does; a permanent one (5xx, the gateway refusing it), or one still failing after
-// two days (Exchange's default expiry), ends with a non-delivery report in the user's Inbox.
+// A temporary failure (the smarthost down or answering 4xx, to the message or to some recipients,
+// the store busy) is tried again later, as an MTA's queue does; a permanent one (5xx), or one still
+// failing after two days (Exchange's default expiry), ends with a non-delivery report in the user's
+// Inbox. A message the gateway refuses is dropped whole: the gateway reports that itself.
 import crypto from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Logger } from '../log.js';
 import type { MailFlow } from '../mailflow.js';
-import { MAX_SUBMISSION_RECIPIENTS, recipientKind, SubmissionError, type SubmissionFailure } from '../mailflow.js';
+import { isTemporary, MAX_SUBMISSION_RECIPIENTS, recipientKind, SubmissionError, type SubmissionFailure } from '../mailflow.js';
 import type { Store } from '../store/index.js';
 import { FolderType } from '../store/mailbox.js';
 import type { OutboxEntry, OutboxLane } from '../store/outbox.js';
@@ -62,13 +63,15 @@ export class Outbox {
   enqueue(userId: number, m: OutgoingMessage): number[] {
     const domain = this.store.domain().toLowerCase();
     const recipients = [...new Set(m.to.map((a) => a.email.trim().toLowerCase()))];
-    // An unknown address of the organisation's own domain goes with the local copy, which reports it.
-    const external = recipients.filter((r) => recipientKind(this.store.directory.expandLocal(r).length > 0, r, domain) === 'external');
-    const local = recipients.filter((r) => !external.includes(r));
+    const kinds = new Map(recipients.map((r) => [r, recipientKind(this.store.directory.expandLocal(r).length > 0, r, domain)]));
+    const of = (kind: string): string[] => recipients.filter((r) => kinds.get(r) === kind);
+    // Unknown addresses of the organisation's own domain go in a copy of their own, which fails and
+    // is reported, so that they hold back no one else.
+    const groups: Array<[OutboxLane, string[]]> = [['local', of('local')], ['local', of('unknown')], ['external', of('external')]];
     const base = { to: m.to, subject: m.subject, text: m.text, ...(m.calendar ? { calendar: m.calendar } : {}), messageId: `<${crypto.randomUUID()}@${domain}>`, date: this.now() };
     const ids: number[] = [];
     let sentCopy = true;
-    for (const [lane, rcpts] of [['local', local], ['external', external]] as Array<[OutboxLane, string[]]>) {
+    for (const [lane, rcpts] of groups) {
       // A submission takes at most MAX_SUBMISSION_RECIPIENTS; with no local recipient, the first external copy is the one Sent Items keeps.
       for (let i = 0; i < rcpts.length; i += MAX_SUBMISSION_RECIPIENTS) {
         const rcptTo = rcpts.slice(i, i + MAX_SUBMISSION_RECIPIENTS);
@@ -170,11 +173,22 @@ export class Outbox {
       return;
     }
     try {
+      let later: string[] = [];
+      let retryAt = 0;
       await this.mailflow.submit(raw, {
-        sender, origin: 'eas', rcptTo: m.rcptTo, saveInSent: m.saveInSent, rewriteFrom: true,
-        inTransaction: () => this.store.outbox.remove(entry.id),
+        sender, origin: 'eas', rcptTo: m.rcptTo, saveInSent: m.saveInSent, rewriteFrom: true, retriesRefused: true,
+        inTransaction: (refused) => {
+          // Recipients the smarthost put off (4xx) keep the entry, in its place; the 5xx ones are reported by the mail flow.
+          later = refused.filter(isTemporary).map((r) => r.address);
+          if (later.length === 0 || this.now() - entry.createdAt >= EXPIRY_MS) {
+            this.store.outbox.remove(entry.id);
+            return;
+          }
+          retryAt = this.now() + this.delayAfter(entry.attempts);
+          this.store.outbox.narrow(entry.id, later, retryAt, refused.filter(isTemporary).map((r) => `${r.address}: ${r.response}`).join('; '));
+        },
       });
-      this.log({ msg: 'outbox sent', ...about });
+      this.log({ msg: 'outbox sent', ...about, ...(retryAt ? { deferred: later.join(','), retryAt: new Date(retryAt).toISOString() } : {}) });
       return;
     } catch (e) {
       // Stopping: the store may be gone; the entry stays for the next start.
@@ -190,15 +204,25 @@ export class Outbox {
       const permanent = code >= 500 || (e instanceof SubmissionError && PERMANENT.has(e.failure));
       const now = this.now();
       if (!permanent && now - entry.createdAt < EXPIRY_MS) {
-        const delay = RETRY_DELAYS_MS[Math.min(entry.attempts, RETRY_DELAYS_MS.length - 1)]!;
+        const delay = this.delayAfter(entry.attempts);
         this.store.outbox.deferred(entry.id, now + delay, reason);
         this.log({ level: 'warn', msg: 'outbox deferred', ...about, code, reason, retryAt: new Date(now + delay).toISOString() });
         return;
       }
       const why = permanent ? reason : `still failing after ${Math.round((now - entry.createdAt) / 3_600_000)} hours: ${reason}`;
-      await this.report(sender, entry, raw, permanent ? '5.0.0' : '4.4.7', `${code} ${why}`);
+      try {
+        await this.report(sender, entry, raw, permanent ? '5.0.0' : '4.4.7', `${code} ${why}`);
+      } catch (reportError) {
+        // The message is given up all the same: without its report rather than sent again and again.
+        this.store.outbox.remove(entry.id);
+        this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: sender.address, error: reportError instanceof Error ? reportError.message : String(reportError) });
+      }
       this.log({ level: 'warn', msg: 'outbox gave up', ...about, code, reason: why });
     }
+  }
+
+  private delayAfter(attempts: number): number {
+    return RETRY_DELAYS_MS[Math.min(attempts, RETRY_DELAYS_MS.length - 1)]!;
   }
 
   /**

@@ -84,6 +84,15 @@ export class OutboxTable {
     return this.db.prepare("DELETE FROM outbox WHERE user_id = ? AND json_extract(message, '$.messageId') = ?").run(userId, messageId).changes;
   }
 
+  /**
+   * An attempt that reached some recipients: the entry stays, in its place, for the others (no
+   * longer the Sent Items copy), counted as a failed attempt and tried again at `at`.
+   */
+  narrow(id: number, rcptTo: readonly string[], at: number, error: string): void {
+    this.db.prepare(`UPDATE outbox SET message = json_set(message, '$.rcptTo', json(?), '$.saveInSent', json('false')),
+      attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`).run(JSON.stringify(rcptTo), at, error.slice(0, 1000), id);
+  }
+
   /** A failed attempt: counted, its reason kept, tried again at `at`. */
   deferred(id: number, at: number, error: string): void {
     this.db.prepare('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?').run(at, error.slice(0, 1000), id);

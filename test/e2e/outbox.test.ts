@@ -24,8 +24,8 @@ interface Organizer { calendar: (command: WbxmlElement) => Promise<WbxmlElement 
 /** An SMTP server that accepts, defers (451) or refuses (550) every message, as told; it keeps what it accepts. */
 class TestSmarthost {
   answer: Answer = 'accept';
-  /** Addresses refused at RCPT TO (550) while the others are taken. */
-  refuseRcpt = new Set<string>();
+  /** Addresses refused at RCPT TO, with the reply code (550, 450), while the others are taken. */
+  refuseRcpt = new Map<string, number>();
   received: Array<{ rcptTo: string[]; raw: string }> = [];
   tries = 0;
 
@@ -38,7 +38,9 @@ class TestSmarthost {
     const server = new SMTPServer({
       logger: false, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], closeTimeout: 500,
       onRcptTo: (address, _session, cb) => {
-        if (host.refuseRcpt.has(address.address)) return cb(Object.assign(new Error('5.1.1 <' + address.address + '>: mailbox unknown'), { responseCode: 550 }));
+        const code = host.refuseRcpt.get(address.address);
+        if (code === 550) return cb(Object.assign(new Error(`5.1.1 <${address.address}>: mailbox unknown`), { responseCode: 550 }));
+        if (code === 450) return cb(Object.assign(new Error(`4.2.1 <${address.address}>: mailbox busy, try later`), { responseCode: 450 }));
         cb();
       },
       onData: (stream, session, cb) => {
@@ -226,7 +228,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
   it('a recipient the smarthost refuses at RCPT while it takes the others: the sender gets a report naming it (SendMail and the outbox alike)', async () => {
     smarthost.answer = 'accept';
     smarthost.received = [];
-    smarthost.refuseRcpt = new Set(['gone@fabrikam.test']);
+    smarthost.refuseRcpt = new Map([['gone@fabrikam.test', 550]]);
     try {
       const c = new EasClient({ baseUrl: server.baseUrl, user: 'alice@contoso.test', password: 'demo', deviceId: `Refused${Date.now()}`, version: '14.1' });
       await c.provision();
@@ -238,7 +240,8 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
       const report = await until('the report', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Partly refused'));
       const raw = await (await admin(`users/alice@contoso.test/messages/${report.id}`)).text();
       assert.match(raw, /^Final-Recipient: rfc822; gone@fabrikam\.test\r$/m);
-      assert.match(raw, /^Diagnostic-Code: smtp; 550 .*mailbox unknown/m);
+      assert.match(raw, /^Status: 5\.1\.1\r$/m, 'the smarthost\'s enhanced status');
+      assert.match(raw, /^Diagnostic-Code: smtp; 550 5\.1\.1 <gone@fabrikam\.test>: mailbox unknown\r$/m);
       assert.doesNotMatch(raw, /Final-Recipient: rfc822; erin@/);
 
       // The outbox's meeting mail: the same report, and nothing left queued for the refused one.
@@ -246,9 +249,39 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
       await book(alice, 'Half there', '20261224', [['erin@fabrikam.test', 'Erin External'], ['gone@fabrikam.test', 'Gone']]);
       await until('its report', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: Half there'));
       assert.deepEqual(await queue(), []);
+
+      // Put off (450) rather than refused: the entry stays for that recipient alone, in its place, and goes on retry.
+      smarthost.refuseRcpt = new Map([['busy@fabrikam.test', 450]]);
+      smarthost.received = [];
+      await book(alice, 'Later for one', '20261226', [['erin@fabrikam.test', 'Erin External'], ['busy@fabrikam.test', 'Busy']]);
+      const [waiting] = await until('the rest waits', async () => {
+        const q = (await queue()).filter((e) => e.subject === 'Later for one' && e.attempts === 1);
+        return q.length === 1 ? q : undefined;
+      });
+      assert.deepEqual(waiting!.rcptTo, ['busy@fabrikam.test']);
+      assert.match(waiting!.lastError ?? '', /4\.2\.1/);
+      assert.deepEqual(smarthost.received.map((r) => r.rcptTo), [['erin@fabrikam.test']]);
+      smarthost.refuseRcpt = new Map();
+      await admin('outbox/retry', 'POST');
+      await until('it went', async () => (smarthost.received.length === 2 ? true : undefined));
+      assert.deepEqual(smarthost.received[1]!.rcptTo, ['busy@fabrikam.test']);
+      assert.equal((await messages('alice@contoso.test', 'Sent Items')).filter((m) => m.subject === 'Later for one').length, 1);
+      assert.equal((await messages('alice@contoso.test', 'Inbox')).filter((m) => m.subject === 'Undeliverable: Later for one').length, 0, 'no report for what went in the end');
     } finally {
-      smarthost.refuseRcpt = new Set();
+      smarthost.refuseRcpt = new Map();
     }
+  });
+
+  it('an unknown address of the organisation\'s own domain is reported alone; the local attendees get the invitation', async () => {
+    const alice = await organizer();
+    await book(alice, 'With a ghost', '20261227', [['bob@contoso.test', 'Bob Berg'], ['ghost@contoso.test', 'Ghost']]);
+    await until('bob has it', async () => (await messages('bob@contoso.test', 'Inbox')).find((m) => m.subject === 'With a ghost'));
+    const report = await until('the report', async () => (await messages('alice@contoso.test', 'Inbox')).find((m) => m.subject === 'Undeliverable: With a ghost'));
+    const raw = await (await admin(`users/alice@contoso.test/messages/${report.id}`)).text();
+    assert.match(raw, /^Final-Recipient: rfc822; ghost@contoso\.test\r$/m);
+    assert.doesNotMatch(raw, /Final-Recipient: rfc822; bob@/);
+    assert.equal((await messages('alice@contoso.test', 'Sent Items')).filter((m) => m.subject === 'With a ghost').length, 1);
+    await until('the queue is empty', async () => ((await queue()).length === 0 ? true : undefined));
   });
 
   it('the admin routes: token required, bad limits and methods refused, one entry dropped by id', async () => {
