@@ -219,11 +219,18 @@ export class MailFlow {
   /**
    * The meeting a mail carries, read from its calendar part. An unreadable one leaves the mail an
    * ordinary message (logged): the person still gets the invitation's text, as Exchange delivers it.
-   * S/MIME mail keeps its S/MIME class, which clients need to verify or decrypt it.
+   * So does a reply or counter-proposal whose From names none of the attendees it answers for: no
+   * one's answer, and no one's to show. S/MIME mail keeps its S/MIME class, which clients need to
+   * verify or decrypt it.
    */
   private readMeeting(parsed: ParsedMessage): ReadMeeting | undefined {
     const found = meetingOf(parsed);
     if (!found) return undefined;
+    const answering = 'invitation' in found && (found.invitation.method === 'REPLY' || found.invitation.method === 'COUNTER');
+    if (answering && !found.invitation.attendees.some((a) => parsed.fromAddresses.includes(a.email))) {
+      this.log({ level: 'warn', msg: 'calendar part not read', messageId: parsed.messageId, reason: `a ${found.invitation.method} from someone who is none of the attendees it names` });
+      return undefined;
+    }
     if ('error' in found) {
       this.log({ level: 'warn', msg: 'calendar part not read', messageId: parsed.messageId, reason: found.error });
       return undefined;

@@ -25,6 +25,7 @@ import type { DeviceInformation } from '../backend.js';
 import type { OofAudience, OofBodyType, OofChange, OofMessage, OofSettings, OofState } from '../ports/settings.js';
 import { easDate } from '../email/render.js';
 import type { CommandContext, CommandResult } from './context.js';
+import { escapeHtml, htmlToPlainText } from '../email/html.js';
 
 const S = ns('Settings');
 const RM = ns('RightsManagement');
@@ -110,24 +111,9 @@ function dateValue(text: string, what: string): Date {
   return new Date(ms);
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-/** A crude, linear HTML-to-text for replies stored as HTML and asked for as text. */
-function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/<br\s*\/?>|<\/(p|div|li|tr|h[1-6])\s*>/gi, '\n')
-    .replace(/<[^>]*>/g, '')
-    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
-    .replace(/[ \t]+\n/g, '\n')
-    .trim();
-}
-
 function convertReply(reply: string, from: OofBodyType, to: OofBodyType): string {
   if (from === to) return reply;
-  if (to === 'Text') return htmlToText(reply);
+  if (to === 'Text') return htmlToPlainText(reply);
   return `<html><body>${escapeHtml(reply).replace(/\r?\n/g, '<br>')}</body></html>`;
 }
 

@@ -51,6 +51,9 @@ export function pimDataForVersion(cls: PimClass, data: WbxmlElement, version: nu
 function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreference[], version: number): WbxmlElement {
   const stored = Number(childText(body, 'AirSyncBase:Type') ?? '1');
   const data = childText(body, 'AirSyncBase:Data') ?? '';
+  // The text of an HTML body, converted once for the body and the preview alike.
+  let asText: string | undefined;
+  const text = (): string => (asText ??= stored === 2 ? htmlToPlainText(data) : data);
   let type = stored;
   let full = data;
   let pref = preferences.find((p) => p.type === stored);
@@ -59,10 +62,10 @@ function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreferenc
     pref = convertible ?? preferences[0]!;
     if (convertible) {
       type = convertible.type;
-      full = type === 2 ? textToHtml(data) : htmlToPlainText(data);
+      full = type === 2 ? textToHtml(data) : text();
     }
   }
-  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? previewText(stored === 2 ? htmlToPlainText(data) : data, pref.preview) : undefined;
+  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? previewText(text(), pref.preview) : undefined;
   return bodyElement(type, full, pref.truncationSize, pref.allOrNone, preview);
 }
 

@@ -127,16 +127,20 @@ export function withAttendeeAnswer(content: Buffer, attendee: { email: string },
   const entry = attendeeEntry(data.children.find((c) => c.tag === 'Calendar:Attendees'), attendee.email);
   if (!entry) return { kind: 'not-an-attendee' };
   const taken = proposalTaken(data, proposal);
-  answerOn(entry, partstat, taken);
+  answerOn(entry, partstat, taken, keepsStatus(partstat, proposal));
   return { kind: 'recorded', item: encodePimData('Calendar', data), proposal: taken !== undefined };
+}
+
+/** A counter-proposal that gives no answer (PARTSTAT left out) keeps the answer the attendee gave before. */
+function keepsStatus(partstat: PartStat, proposal: { start: number; end: number } | undefined): boolean {
+  return proposal !== undefined && partstat === 'needs-action';
 }
 
 /**
  * The organizer's series with an attendee's answer for one occurrence (a REPLY or COUNTER with
  * RECURRENCE-ID): the occurrence's Exception (made when there is none) gets its own Attendees, the
  * series' list until then (MS-ASCAL: an Exception without Attendees has the series'), with the answer
- * on that attendee; the series' answer stays. An attendee of the series missing from an older copy
- * (added since) is added to it.
+ * on that attendee; the series' answer stays.
  */
 export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, duration: number, attendee: { email: string }, partstat: PartStat,
   proposal?: { start: number; end: number }): AttendeeAnswer {
@@ -158,12 +162,11 @@ export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, 
     own = structuredClone(series);
     exception.children.push(own);
   }
-  let entry = attendeeEntry(own, attendee.email);
-  if (!entry) {
-    entry = structuredClone(inSeries);
-    own.children.push(entry);
-  }
-  answerOn(entry, partstat, taken);
+  // An occurrence's own list that leaves the attendee out: they are not invited to it (mail does not
+  // put anyone back; an attendee added to the series since the list was copied is left out too).
+  const entry = attendeeEntry(own, attendee.email);
+  if (!entry) return { kind: 'not-an-attendee' };
+  answerOn(entry, partstat, taken, keepsStatus(partstat, proposal));
   return { kind: 'recorded', item: encodePimData('Calendar', data), proposal: taken !== undefined };
 }
 
@@ -176,12 +179,8 @@ function attendeeEntry(list: WbxmlElement | undefined, email: string): WbxmlElem
   return list?.children.find((a) => childText(a, 'Calendar:Email')?.trim().toLowerCase() === email);
 }
 
-/**
- * Sets an Attendee's answer, and its proposal or none. A counter-proposal that gives no answer
- * (PARTSTAT left out) keeps the answer the attendee gave before.
- */
-function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: number; end: number } | undefined): void {
-  const keepStatus = proposal !== undefined && partstat === 'needs-action';
+/** Sets an Attendee's answer (or keeps the one it has), and its proposal or none. */
+function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: number; end: number } | undefined, keepStatus: boolean): void {
   // MS-ASCAL orders Email, Name, AttendeeStatus, AttendeeType, then the proposal.
   const kept = entry.children.filter((c) => !ANSWER_TAGS.has(c.tag) || (keepStatus && c.tag === 'Calendar:AttendeeStatus'));
   if (!keepStatus || !kept.some((c) => c.tag === 'Calendar:AttendeeStatus')) {

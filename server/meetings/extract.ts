@@ -23,12 +23,13 @@ export function meetingOf(parsed: ParsedMessage): MailMeeting | undefined {
 
 /**
  * Exchange's message class for a meeting message: a reply's or counter-proposal's by the answer of
- * the attendee who sent it (`from`, the mail's From addresses), else of the first one listed.
+ * the attendee who sent it (`from`, the mail's From addresses; the mail flow reads no reply from
+ * anyone else).
  */
 export function meetingMessageClass(inv: Invitation, from: readonly string[]): string {
   if (inv.method === 'REQUEST') return 'IPM.Schedule.Meeting.Request';
   if (inv.method === 'CANCEL') return 'IPM.Schedule.Meeting.Canceled';
-  const answer = (inv.attendees.find((a) => from.includes(a.email)) ?? inv.attendees[0])?.partstat;
+  const answer = inv.attendees.find((a) => from.includes(a.email))?.partstat;
   if (answer === 'accepted') return 'IPM.Schedule.Meeting.Resp.Pos';
   if (answer === 'declined') return 'IPM.Schedule.Meeting.Resp.Neg';
   return 'IPM.Schedule.Meeting.Resp.Tent';

@@ -16,26 +16,32 @@ const REPLY_PREFIX = { accepted: 'Accepted: ', tentative: 'Tentative: ', decline
 export type ReplySource = Pick<Invitation, 'uid' | 'sequence' | 'start' | 'end' | 'allDay' | 'recurrenceId' | 'summary' | 'organizer'>
   & { attendees: ReadonlyArray<{ email: string; name?: string }> };
 
-/** A VCALENDAR with METHOD and one VEVENT carrying the event's identity and times. */
-function scheduling(method: string, inv: ReplySource): { cal: Component; ev: Component } {
+/** When an event message says the event is: its DTSTART and DTEND, as dates or as date-times. */
+interface When { start: number; end: number; allDay: boolean }
+
+/**
+ * A VCALENDAR with METHOD and one VEVENT carrying the event's identity and times (`when`, the
+ * event's own by default); RECURRENCE-ID takes the form of the event's own DTSTART (RFC 5545 3.8.4.4).
+ */
+function scheduling(method: string, inv: ReplySource, when: When = inv): { cal: Component; ev: Component } {
   const cal = new ICAL.Component(['vcalendar', [], []]);
   cal.addPropertyWithValue('prodid', '-//easmime//EN');
   cal.addPropertyWithValue('version', '2.0');
   cal.addPropertyWithValue('method', method);
   const ev = new ICAL.Component('vevent');
   cal.addSubcomponent(ev);
-  const at = (ms: number): InstanceType<typeof ICAL.Time> => {
+  const at = (ms: number, date: boolean): InstanceType<typeof ICAL.Time> => {
     const d = new Date(ms);
-    return inv.allDay
+    return date
       ? ICAL.Time.fromData({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), isDate: true })
       : ICAL.Time.fromJSDate(d, true);
   };
   ev.addPropertyWithValue('uid', inv.uid);
   ev.addPropertyWithValue('sequence', inv.sequence);
   ev.addPropertyWithValue('dtstamp', ICAL.Time.fromJSDate(new Date(), true));
-  ev.addPropertyWithValue('dtstart', at(inv.start));
-  ev.addPropertyWithValue('dtend', at(inv.end));
-  if (inv.recurrenceId !== undefined) ev.addPropertyWithValue('recurrence-id', at(inv.recurrenceId));
+  ev.addPropertyWithValue('dtstart', at(when.start, when.allDay));
+  ev.addPropertyWithValue('dtend', at(when.end, when.allDay));
+  if (inv.recurrenceId !== undefined) ev.addPropertyWithValue('recurrence-id', at(inv.recurrenceId, inv.allDay));
   return { cal, ev };
 }
 
@@ -51,7 +57,7 @@ export function composeReply(inv: ReplySource, attendee: { email: string; name?:
 export function composeCounter(inv: ReplySource, attendee: { email: string; name?: string }, partstat: 'accepted' | 'tentative' | 'declined',
   proposal: { start: number; end: number }, comment?: string): string {
   // A time proposed for an all-day meeting need not be a whole day: date-times, as Outlook writes them.
-  const { cal, ev } = answering('COUNTER', { ...inv, start: proposal.start, end: proposal.end, allDay: false }, clean(inv.summary), attendee, partstat, comment);
+  const { cal, ev } = answering('COUNTER', inv, clean(inv.summary), attendee, partstat, comment, { ...proposal, allDay: false });
   const basic = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   ev.addPropertyWithValue('x-ms-olk-originalstart', basic(inv.start));
   ev.addPropertyWithValue('x-ms-olk-originalend', basic(inv.end));
@@ -60,8 +66,8 @@ export function composeCounter(inv: ReplySource, attendee: { email: string; name
 
 /** The event an attendee's answer sends back: the organizer, the attendee with their PARTSTAT, their comment. */
 function answering(method: 'REPLY' | 'COUNTER', inv: ReplySource, summary: string, attendee: { email: string; name?: string },
-  partstat: 'accepted' | 'tentative' | 'declined', comment: string | undefined): { cal: Component; ev: Component } {
-  const { cal, ev } = scheduling(method, inv);
+  partstat: 'accepted' | 'tentative' | 'declined', comment: string | undefined, when: When = inv): { cal: Component; ev: Component } {
+  const { cal, ev } = scheduling(method, inv, when);
   ev.addPropertyWithValue('summary', summary);
   if (inv.organizer) addressProperty(ev, 'organizer', inv.organizer.email, inv.organizer.name);
   const email = attendee.email.trim().toLowerCase();

@@ -740,6 +740,17 @@ describe('meeting invitations (iCalendar)', () => {
       assert.deepEqual(back.warnings, []);
     });
 
+    it('a counter-proposal for an occurrence of an all-day series proposes date-times and names the occurrence by its date', () => {
+      const inv = parseInvitation(event(['DTSTART;VALUE=DATE:20261224', 'DTEND;VALUE=DATE:20261225', 'RRULE:FREQ=YEARLY']));
+      const text = composeCounter({ ...inv, recurrenceId: inv.start }, { email: 'x@y.test' }, 'tentative',
+        { start: utc('2026-12-24T14:00:00Z'), end: utc('2026-12-24T16:00:00Z') });
+      assert.match(text, /\r\nDTSTART:20261224T140000Z\r\nDTEND:20261224T160000Z\r\n/);
+      assert.match(text, /\r\nRECURRENCE-ID;VALUE=DATE:20261224\r\n/);
+      const back = parseInvitation(text);
+      assert.equal(back.recurrenceId, utc('2026-12-24T00:00:00Z'));
+      assert.equal(back.start, utc('2026-12-24T14:00:00Z'));
+    });
+
     it('replies to all-day events with dates, folding long lines between characters', () => {
       const inv = parseInvitation(event(['DTSTART;VALUE=DATE:20261224', 'DTEND;VALUE=DATE:20261225', `SUMMARY:${'Weihnachtsfeier für alle Kolleginnen und Kollegen '.repeat(4)}`]));
       const text = composeReply(inv, { email: 'x@y.test', name: 'Zoë Ünal' }, 'declined');
