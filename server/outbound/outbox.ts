@@ -24,6 +24,8 @@ import { ascii, buildDeliveryReport, headerBlock } from '../mail/delivery-report
 export const RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
 /** How long a message is tried before the user is told it could not be sent. */
 export const EXPIRY_MS = 2 * 24 * 3600_000;
+/** Most entries one user may have queued. */
+export const MAX_QUEUED_PER_USER = 5000;
 /** Entries read per look at the table. */
 const BATCH = 20;
 /** How long stopping waits for a message being sent (the smarthost's own timeout is longer). */
@@ -44,6 +46,9 @@ export interface OutgoingMessage {
 /** Submission failures no later attempt changes: the message, its recipients, the gateway's verdict. */
 const PERMANENT: ReadonlySet<SubmissionFailure> = new Set(['too-large', 'invalid-mime', 'no-recipients', 'too-many-recipients', 'unknown-recipient', 'refused']);
 
+/** The user has as many messages queued as the outbox keeps; the caller's change may stand without its mail (logged). */
+export class OutboxFull extends Error {}
+
 export class Outbox {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -53,14 +58,18 @@ export class Outbox {
   constructor(
     private readonly store: Store, private readonly mailflow: MailFlow, private readonly events: FolderEvents, private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Most entries one user may have queued: a device that books without end while the smarthost is down fills no disk. */
+    private readonly maxPerUser = MAX_QUEUED_PER_USER,
   ) {}
 
   /**
    * Queues a message from the user: one entry for local recipients (with the Sent Items copy), one
    * for external ones. Call inside the transaction of the change that owes it, and kick() once it
-   * has committed.
+   * has committed. Throws OutboxFull when the user has MAX_QUEUED_PER_USER entries queued.
    */
   enqueue(userId: number, m: OutgoingMessage): number[] {
+    const queued = this.store.outbox.countFor(userId);
+    if (queued >= this.maxPerUser) throw new OutboxFull(`the outbox holds ${queued} messages of this user, the most it keeps`);
     const domain = this.store.domain().toLowerCase();
     const recipients = [...new Set(m.to.map((a) => a.email.trim().toLowerCase()))];
     const kinds = new Map(recipients.map((r) => [r, recipientKind(this.store.directory.expandLocal(r).length > 0, r, domain)]));

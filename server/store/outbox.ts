@@ -71,6 +71,10 @@ export class OutboxTable {
     return (this.db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit) as Row[]).map(toEntry);
   }
 
+  countFor(userId: number): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE user_id = ?').get(userId) as { n: number }).n;
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
   }
