@@ -3,7 +3,7 @@
 // user made; and the organizer's item, whose attendees' answers replies record.
 import { truncateUtf8 } from '../../eas/email/render.js';
 import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, putException, recurrenceElements } from '../../eas/pim/items.js';
-import { childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
+import { child, childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
 import type { Invitation, PartStat } from './invitation.js';
@@ -168,6 +168,23 @@ export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, 
   if (!entry) return { kind: 'not-an-attendee' };
   answerOn(entry, partstat, taken, keepsStatus(partstat, proposal));
   return { kind: 'recorded', item: encodePimData('Calendar', data), proposal: taken !== undefined };
+}
+
+/**
+ * The organizer's item without its attendees' proposed times (series and occurrences alike), or
+ * undefined when it holds none. Takes the decoded item, which it changes.
+ */
+export function withoutProposals(data: WbxmlElement): ReturnType<typeof encodePimData> | undefined {
+  let removed = false;
+  const lists = [data, ...(child(data, 'Calendar:Exceptions')?.children ?? [])].map((e) => child(e, 'Calendar:Attendees'));
+  for (const a of lists.flatMap((l) => l?.children ?? [])) {
+    const kept = a.children.filter((c) => c.tag !== 'MeetingResponse:ProposedStartTime' && c.tag !== 'MeetingResponse:ProposedEndTime');
+    if (kept.length !== a.children.length) {
+      a.children = kept;
+      removed = true;
+    }
+  }
+  return removed ? encodePimData('Calendar', data) : undefined;
 }
 
 /** The proposal, unless the organizer's item disallows new time proposals (Outlook's option). */

@@ -5,7 +5,7 @@
 // clients send their own.
 import type { Principal } from '../../eas/backend.js';
 import type { MeetingAnswer, MeetingPort, MeetingResponseOutcome, MeetingResponseRequest } from '../../eas/ports/meetings.js';
-import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withState } from '../meetings/calendar.js';
+import { attendeeItem, isSeries, MeetingStatus, ResponseType, withOccurrenceAnswer, withoutProposals, withState } from '../meetings/calendar.js';
 import { seriesOccurrence } from '../meetings/occurrences.js';
 import { composeCounter, composeReply, composeRequest } from '../meetings/outgoing.js';
 import { exceptionOf, organizedMeeting, significantlyChanged } from '../meetings/organizer.js';
@@ -185,6 +185,11 @@ export class MeetingService implements MeetingPort {
     if (!sent) m.sequence = before ? before.sequence + 1 : 0;
     else if (significantlyChanged(sent, m)) m.sequence = sent.sequence + 1;
     else to = m.attendees.filter((a) => !sent.attendees.some((b) => b.email === a.email));
+    if (sent && (sent.start !== m.start || sent.end !== m.end)) {
+      // A new time answers the proposals made for the old one (the organizer took one, or none).
+      const cleared = withoutProposals(data);
+      if (cleared) mailbox.replaceItem(p.userId, id, cleared);
+    }
     mailbox.setMeeting(p.userId, id, m);
     if (removed.length) this.send(p, m, 'CANCEL', removed, '');
     if (to.length) this.send(p, m, 'REQUEST', to, now.description);

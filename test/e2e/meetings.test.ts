@@ -654,6 +654,31 @@ describe('end to end: meeting invitations and MeetingResponse', function () {
       .find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
     assert.equal(childText(withdrawn, 'Calendar:AttendeeStatus'), '3');
     assert.equal(child(withdrawn, 'MeetingResponse:ProposedStartTime'), undefined, 'the proposal is withdrawn');
+
+    // Bob proposes again; Alice takes the proposal by moving the meeting: the proposal is answered and
+    // goes from her item, and Bob gets the update.
+    const [again] = await respond(bob, [{ answer: 2, folder: bob.folders.get('Calendar'), requestId: calId,
+      extra: [MR('SendResponse', MR('ProposedStartTime', '20261216T150000Z'), MR('ProposedEndTime', '20261216T160000Z'))] }]);
+    assert.equal(childText(again, 'MeetingResponse:Status'), '1');
+    await arrival(alice, 'Inbox', 'New Time Proposed: Budget talk', seen16);
+    let proposed: WbxmlElement | undefined;
+    for (let i = 0; i < 50 && !proposed; i++) {
+      const c = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+      proposed = childrenOf(child(c, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'MeetingResponse:ProposedStartTime') === '20261216T150000Z');
+      if (!proposed) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(proposed, 'the second proposal is on her item');
+    await sync(alice, 'Calendar', [A('Change', A('ServerId', aliceItem), A('ApplicationData', CAL('StartTime', '20261216T150000Z'), CAL('EndTime', '20261216T160000Z')))]);
+    const taken = (await sync(alice, 'Calendar')).changes.get(aliceItem);
+    assert.equal(childText(taken, 'Calendar:StartTime'), '20261216T150000Z');
+    const bobAfter = childrenOf(child(taken, 'Calendar:Attendees'), 'Calendar:Attendee').find((a) => childText(a, 'Calendar:Email') === 'bob@contoso.test');
+    assert.equal(child(bobAfter, 'MeetingResponse:ProposedStartTime'), undefined, 'a new time answers the proposal');
+    let moved: WbxmlElement | undefined;
+    for (let i = 0; i < 50 && !moved; i++) {
+      moved = (await sync(bob, 'Calendar')).changes.get(calId);
+      if (!moved) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(childText(moved, 'Calendar:StartTime'), '20261216T150000Z', 'the update reached Bob');
   });
 
   it('an answer about one occurrence is recorded on that occurrence of the organizer\'s series (its own Attendees, 14.0+), the series\' answer untouched; a later series update does not resend it', async () => {
