@@ -321,7 +321,7 @@ describe('reliability: isolation between users', function () {
       ['GET', `/admin/users/alice@contoso.test/messages/${aliceId}/verdict`],
       ['GET', '/admin/users/alice@contoso.test/certificates'], ['PUT', '/admin/users/alice@contoso.test/certificates/1/published', 'false'],
       ['GET', '/admin/trust'], ['POST', '/admin/trust/roots', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
-      ['GET', '/admin/captured'],
+      ['GET', '/admin/captured'], ['GET', '/admin/outbox'], ['POST', '/admin/outbox/retry'], ['DELETE', '/admin/outbox/1'],
     ];
     const wrongs: Array<Record<string, string>> = [
       {}, { Authorization: 'Bearer wrong-token-0123456789abcdef' }, { Authorization: `Bearer ${TOKEN}x` }, { Authorization: `Bearer ${TOKEN.slice(0, -1)}` },

@@ -44,15 +44,16 @@ describe('smime/verify: gpgsm signatures', function () {
     fs.writeFileSync(path.join(home, 'gpg-agent.conf'), 'allow-loopback-pinentry\n');
     fs.writeFileSync(path.join(home, 'gpgsm.conf'), 'disable-crl-checks\ndisable-trusted-cert-crl-check\ndisable-dirmngr\n');
     const p12 = path.join(work, 'alice.p12');
-    openssl(['pkcs12', '-export', '-legacy', '-inkey', demo('keys/alice-signing.key'), '-in', demo('users/alice-signing.crt'), '-passout', 'pass:pw', '-out', p12]);
-    // gpgsm hands the PKCS#12 passphrase to a gpg-agent it starts; under load that agent has been
-    // seen to get none ("decryption failed", once in many CI runs). A second attempt gets it.
+    // gpgsm cannot open some of the PKCS#12 files openssl writes: "decryption failed ... data error at
+    // shrouded_key_bag.decrypted-text", every time for that file (seen twice in many runs), so it
+    // depends on the random salt. A new file has new salts.
     for (let attempt = 1; ; attempt++) {
+      openssl(['pkcs12', '-export', '-legacy', '-inkey', demo('keys/alice-signing.key'), '-in', demo('users/alice-signing.crt'), '-passout', 'pass:pw', '-out', p12]);
       try {
         gpgsm(['--import', p12]);
         break;
       } catch (e) {
-        if (attempt >= 3) throw e;
+        if (attempt >= 5) throw e;
       }
     }
     gpgsm(['--import', demo('contoso-root-ca.crt'), demo('contoso-issuing-ca.crt')]);
