@@ -15,6 +15,7 @@ import { child, childText, x } from '../../eas/wbxml/tree.js';
 import { randomUUID } from 'node:crypto';
 import { FolderType, type StoredMeeting } from '../store/mailbox.js';
 import type { ServiceDeps } from './deps.js';
+import type { LogEvent } from '../log.js';
 import { composeUserMessage } from '../outbound/outbox.js';
 
 const RESPONSE_TYPE: Readonly<Record<MeetingAnswer, number>> = {
@@ -34,7 +35,20 @@ function proposalLog(req: MeetingResponseRequest): { proposedStart?: string } {
 }
 
 export class MeetingService implements MeetingPort {
+  /** Log lines of meeting mail queued in a transaction not yet committed (see settled). */
+  private queuedLines: LogEvent[] = [];
+
   constructor(private readonly deps: ServiceDeps) {}
+
+  /**
+   * The transaction that queued meeting mail has ended: committed, its lines are logged; rolled
+   * back, they are dropped (nothing was queued).
+   */
+  settled(committed: boolean): void {
+    const lines = this.queuedLines;
+    this.queuedLines = [];
+    if (committed) for (const line of lines) this.deps.log(line);
+  }
 
   async respond(p: Principal, req: MeetingResponseRequest): Promise<MeetingResponseOutcome> {
     const invalid = (reason: string): MeetingResponseOutcome => ({ kind: 'invalid', reason });
@@ -242,7 +256,7 @@ export class MeetingService implements MeetingPort {
       calendar: { method, content: composeRequest(m, method, description, attendees) },
       thread: m.uid,
     });
-    this.deps.log({ msg: 'meeting mail queued', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
+    this.queuedLines.push({ msg: 'meeting mail queued', user: p.address, uid: m.uid, method, sequence: m.sequence, to: attendees.map((a) => a.email).join(',') });
   }
 
   /**

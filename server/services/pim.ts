@@ -27,15 +27,28 @@ export class PimService implements PimPort {
       // Already added; if it has since been deleted, the device's next Sync tells it so.
       return { id, modseq: modseq ?? 0 };
     }
-    const stored = this.deps.store.db.transaction(() => {
+    const stored = this.withMeetingMail(() => {
       const added = this.mailbox.addItem(p.userId, folderId, item);
       this.mailbox.rememberClientAdd(p.userId, key, String(added.id));
       if (opts.meetingMail) this.meetingMail(p, () => this.meetings.organizerChanged(p, added.id, undefined));
       return added;
-    })();
+    });
     this.deps.events.changed([folderId]);
     if (opts.meetingMail) this.deps.outbox.kick();
     return stored;
+  }
+
+  /** Runs a change in a transaction; the meeting mail it queued is logged once it has committed. */
+  private withMeetingMail<T>(work: () => T): T {
+    let result: T;
+    try {
+      result = this.deps.store.db.transaction(work)();
+    } catch (e) {
+      this.meetings.settled(false);
+      throw e;
+    }
+    this.meetings.settled(true);
+    return result;
   }
 
   /**
@@ -47,6 +60,7 @@ export class PimService implements PimPort {
     try {
       this.deps.store.db.transaction(work)();
     } catch (e) {
+      this.meetings.settled(false);
       this.deps.log({ level: 'error', msg: 'meeting mail not queued', user: p.address, error: e instanceof Error ? e.message : String(e) });
     }
   }
@@ -54,7 +68,7 @@ export class PimService implements PimPort {
   replace(p: Principal, id: number, item: Omit<PimContent, 'messageClass'>, opts: PimWriteOptions = {}): number | undefined {
     const folderId = this.mailbox.folderOfMessage(p.userId, id);
     if (folderId === undefined) return undefined;
-    const modseq = this.deps.store.db.transaction(() => {
+    const modseq = this.withMeetingMail(() => {
       const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
       const changed = this.mailbox.replaceItem(p.userId, id, item);
       if (changed !== undefined && opts.meetingMail) {
@@ -62,7 +76,7 @@ export class PimService implements PimPort {
         this.meetingMail(p, () => (occurrence ? this.meetings.organizerOccurrenceChanged(p, id, before, occurrence) : this.meetings.organizerChanged(p, id, before)));
       }
       return changed;
-    })();
+    });
     if (modseq !== undefined) this.deps.events.changed([folderId]);
     if (modseq !== undefined && opts.meetingMail) this.deps.outbox.kick();
     return modseq;
@@ -76,12 +90,12 @@ export class PimService implements PimPort {
   remove(p: Principal, id: number, opts: PimWriteOptions = {}): boolean {
     const folderId = this.mailbox.folderOfMessage(p.userId, id);
     if (folderId === undefined) return false;
-    const removed = this.deps.store.db.transaction(() => {
+    const removed = this.withMeetingMail(() => {
       const before = opts.meetingMail ? this.meetings.organizedBefore(p, id) : undefined;
       if (!this.mailbox.deleteMessage(p.userId, id)) return false;
       if (before) this.meetingMail(p, () => this.meetings.organizerCanceled(p, before));
       return true;
-    })();
+    });
     if (!removed) return false;
     this.deps.events.changed([folderId]);
     if (opts.meetingMail) this.deps.outbox.kick();

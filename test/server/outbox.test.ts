@@ -8,6 +8,10 @@ import { Outbox, OutboxFull } from '../../server/outbound/outbox.js';
 import { CapturedMail } from '../../server/store/captured.js';
 import { FolderType } from '../../server/store/mailbox.js';
 import { hashPassword } from '../../server/store/secrets.js';
+import { MeetingService } from '../../server/services/meetings.js';
+import { PimService } from '../../server/services/pim.js';
+import { encodePimData } from '../../eas/pim/items.js';
+import { ns } from '../../eas/wbxml/ns.js';
 
 function setup(maxPerUser?: number) {
   const store = Store.inMemory();
@@ -23,7 +27,9 @@ function setup(maxPerUser?: number) {
     store.mailbox.createDefaultFolders(id);
     return id;
   };
-  return { store, outbox, logs, alice: user('alice'), bob: user('bob') };
+  const meetings = new MeetingService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox });
+  const pim = new PimService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox }, meetings);
+  return { store, outbox, logs, pim, alice: user('alice'), bob: user('bob') };
 }
 
 const message = (to: string[], thread = 'uid-1') => ({ to: to.map((email) => ({ email })), subject: 'Planning', text: 'Agenda.', thread,
@@ -60,6 +66,21 @@ describe('the outbox', () => {
     const { store, outbox, alice } = setup();
     outbox.enqueue(alice, message(Array.from({ length: 1201 }, (_, i) => `guest${i}@fabrikam.test`)));
     assert.deepEqual(store.outbox.list(10).map((e) => [e.message.rcptTo.length, e.message.saveInSent]), [[500, true], [500, false], [201, false]]);
+  });
+
+  it('a 16.x organizer past the bound keeps her calendar change; only mail that was queued is logged as queued', () => {
+    const { store, pim, logs, alice } = setup(1);
+    const CAL = ns('Calendar');
+    const calendar = store.mailbox.folderByType(alice, FolderType.Calendar)!;
+    const principal = { userId: alice, address: 'alice@contoso.test', displayName: 'alice' };
+    const meeting = (n: number) => ({ messageClass: 'IPM.Appointment', ...encodePimData('Calendar', ns('AirSync')('ApplicationData',
+      CAL('Subject', `Meeting ${n}`), CAL('StartTime', '20310106T090000Z'), CAL('EndTime', '20310106T100000Z'), CAL('MeetingStatus', 1), CAL('ClientUid', `m-${n}`),
+      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob'), CAL('AttendeeType', 1))))) });
+    assert.ok(pim.add(principal, calendar.id, meeting(1), 'one', { meetingMail: true }));
+    assert.ok(pim.add(principal, calendar.id, meeting(2), 'two', { meetingMail: true }), 'the second meeting is stored all the same');
+    assert.equal(store.mailbox.summaries(alice, calendar.id, 10, 0).length, 2);
+    assert.equal(store.outbox.count(), 1);
+    assert.deepEqual(logs.filter((l) => String(l.msg).startsWith('meeting mail')).map((l) => l.msg), ['meeting mail queued', 'meeting mail not queued']);
   });
 
   it('holds at most so many entries a user; the next message is refused, another user\'s still queued', () => {
