@@ -29,7 +29,7 @@ function setup(maxPerUser?: number) {
   };
   const meetings = new MeetingService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox });
   const pim = new PimService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox }, meetings);
-  return { store, outbox, logs, pim, alice: user('alice'), bob: user('bob') };
+  return { store, outbox, logs, pim, alice: user('alice'), bob: user('bob'), carol: user('carol') };
 }
 
 const message = (to: string[], thread = 'uid-1') => ({ to: to.map((email) => ({ email })), subject: 'Planning', text: 'Agenda.', thread,
@@ -69,17 +69,21 @@ describe('the outbox', () => {
   });
 
   it('a 16.x organizer past the bound keeps her calendar change; only mail that was queued is logged as queued', () => {
-    const { store, pim, logs, alice } = setup(1);
+    const { store, pim, logs, alice } = setup(2);
     const CAL = ns('Calendar');
     const calendar = store.mailbox.folderByType(alice, FolderType.Calendar)!;
     const principal = { userId: alice, address: 'alice@contoso.test', displayName: 'alice' };
-    const meeting = (n: number) => ({ messageClass: 'IPM.Appointment', ...encodePimData('Calendar', ns('AirSync')('ApplicationData',
-      CAL('Subject', `Meeting ${n}`), CAL('StartTime', '20310106T090000Z'), CAL('EndTime', '20310106T100000Z'), CAL('MeetingStatus', 1), CAL('ClientUid', `m-${n}`),
-      CAL('Attendees', CAL('Attendee', CAL('Email', 'bob@contoso.test'), CAL('Name', 'Bob'), CAL('AttendeeType', 1))))) });
-    assert.ok(pim.add(principal, calendar.id, meeting(1), 'one', { meetingMail: true }));
-    assert.ok(pim.add(principal, calendar.id, meeting(2), 'two', { meetingMail: true }), 'the second meeting is stored all the same');
-    assert.equal(store.mailbox.summaries(alice, calendar.id, 10, 0).length, 2);
-    assert.equal(store.outbox.count(), 1);
+    const attendee = (email: string) => CAL('Attendee', CAL('Email', email), CAL('Name', email), CAL('AttendeeType', 1));
+    const meeting = (start: string, attendees: string[]) => ({ messageClass: 'IPM.Appointment', ...encodePimData('Calendar', ns('AirSync')('ApplicationData',
+      CAL('Subject', 'Planning'), CAL('StartTime', `${start}Z`), CAL('EndTime', '20310106T230000Z'), CAL('MeetingStatus', 1), CAL('ClientUid', 'm-1'),
+      CAL('Attendees', attendees.map(attendee)))) });
+    const added = pim.add(principal, calendar.id, meeting('20310106T090000', ['bob@contoso.test', 'carol@contoso.test']), 'one', { meetingMail: true })!;
+    assert.equal(store.outbox.count(), 1, 'one local copy for bob and carol');
+    // A new time, and carol taken off: her cancellation fits (2 of 2), bob's update does not.
+    const changed = pim.replace(principal, added.id, meeting('20310106T100000', ['bob@contoso.test']), { meetingMail: true });
+    assert.ok(changed !== undefined, 'the change is stored all the same');
+    assert.match(store.mailbox.raw(alice, added.id)!.toString('latin1'), /20310106T100000Z/);
+    assert.equal(store.outbox.count(), 1, 'neither the cancellation nor the update was queued');
     assert.deepEqual(logs.filter((l) => String(l.msg).startsWith('meeting mail')).map((l) => l.msg), ['meeting mail queued', 'meeting mail not queued']);
   });
 
