@@ -20,7 +20,6 @@ import { CapturedMail } from './store/captured.js';
 import { SmimeGateway } from './gateway/smime-gateway.js';
 import { envelopeOpener, readEnvelopeNames } from './gateway/envelopes.js';
 import { CrlFetcher } from '../smime/crl-fetch.js';
-import { FolderType } from './store/mailbox.js';
 import { createHttpApp } from './http.js';
 import { loadAdminToken } from './admin.js';
 import { loadFixtures } from './fixtures/load.js';
@@ -55,12 +54,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       readEnvelope: readEnvelopeNames,
       crlSource: config.fetchCrls ? new CrlFetcher() : undefined,
       open: envelopeOpener(store, serverKey, log),
-      deliverReport: async (userId, raw) => {
-        const inbox = store.mailbox.folderByType(userId, FolderType.Inbox);
-        if (!inbox) throw new Error('the sender has no Inbox');
-        await mailflow.importInto(userId, inbox.id, raw);
-        events.changed([inbox.id]);
-      },
+      deliverReport: (userId: number, raw: Buffer): Promise<void> => mailflow.toInbox(userId, raw),
     });
     const outbound = config.smarthost
       ? new SmarthostRoute({
@@ -97,7 +91,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       log({ msg: 'reopened data folder', data: config.data, domain: store.domain(), from: store.getMeta('initialised_from') });
     }
 
-    const outbox = new Outbox(store, mailflow, events, log);
+    const outbox = new Outbox(store, mailflow, log);
     outboxRef = outbox;
     const backend = new StoreBackend({ store, events, mailflow, outbox, log, serverKey, searchTimeoutMs: config.searchTimeoutMs });
     const app = createHttpApp({
@@ -165,11 +159,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     log({ msg: `SMTP listening on ${hostForUrl}:${smtp.port}`, smtpPort: smtp.port });
 
     // What an earlier run left queued is tried again now: a restart is a retry, as an MTA's is.
-    const queued = store.outbox.count();
-    if (queued > 0) {
-      store.outbox.retryAll();
-      log({ msg: 'outbox has queued mail', entries: queued });
-    }
+    const queued = store.outbox.retryAll();
+    if (queued > 0) log({ msg: 'outbox has queued mail', entries: queued });
     outbox.kick();
 
     const smtpRef = smtp;

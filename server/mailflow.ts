@@ -415,14 +415,22 @@ export class MailFlow {
       ],
       failed: refused.map((r) => ({ address: r.address, status: enhancedStatus(r), diagnostic: /^\d{3}[ -]/.test(r.response) ? r.response : `${r.code ?? 550} ${r.response}` })),
     });
-    const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
     try {
-      if (!inbox) throw new Error('the sender has no Inbox');
-      await this.importInto(sender.id, inbox.id, ndr);
-      this.events.changed([inbox.id]);
+      await this.toInbox(sender.id, ndr);
     } catch (e) {
       this.log({ level: 'error', msg: 'could not leave the non-delivery report', user: sender.address, error: e instanceof Error ? e.message : String(e) });
     }
+  }
+
+  /**
+   * Leaves a message the server writes (a non-delivery report) in the user's Inbox and wakes its
+   * Pings; `inTransaction` runs in the transaction that stores it. Throws when the user has no Inbox.
+   */
+  async toInbox(userId: number, raw: Buffer, inTransaction?: () => void): Promise<void> {
+    const inbox = this.store.mailbox.folderByType(userId, FolderType.Inbox);
+    if (!inbox) throw new Error('the user has no Inbox');
+    await this.importInto(userId, inbox.id, raw, inTransaction ? { inTransaction } : {});
+    this.events.changed([inbox.id]);
   }
 
   /** A user reached through a group named in To/Cc was not a Bcc recipient. */

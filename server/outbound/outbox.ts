@@ -15,9 +15,7 @@ import type { Logger } from '../log.js';
 import type { MailFlow } from '../mailflow.js';
 import { isTemporary, MAX_SUBMISSION_RECIPIENTS, recipientKind, SubmissionError, type SubmissionFailure } from '../mailflow.js';
 import type { Store } from '../store/index.js';
-import { FolderType } from '../store/mailbox.js';
 import type { OutboxEntry, OutboxLane } from '../store/outbox.js';
-import type { FolderEvents } from '../events.js';
 import { ascii, buildDeliveryReport, headerBlock } from '../mail/delivery-report.js';
 
 /** After the first failure, then the second, ...; the last repeats. */
@@ -56,7 +54,7 @@ export class Outbox {
   private closed = false;
 
   constructor(
-    private readonly store: Store, private readonly mailflow: MailFlow, private readonly events: FolderEvents, private readonly log: Logger,
+    private readonly store: Store, private readonly mailflow: MailFlow, private readonly log: Logger,
     private readonly now: () => number = Date.now,
     /** Most entries one user may have queued: a device that books without end while the smarthost is down fills no disk. */
     private readonly maxPerUser = MAX_QUEUED_PER_USER,
@@ -236,7 +234,8 @@ export class Outbox {
 
   /**
    * The user's non-delivery report (who did not get the message, and the last answer), stored in
-   * the transaction that removes the entry; without an Inbox, the entry goes all the same.
+   * the transaction that removes the entry. When it cannot be left (no Inbox), the caller removes
+   * the entry all the same.
    */
   private async report(sender: { id: number; address: string }, entry: OutboxEntry, raw: Buffer, status: string, diagnostic: string): Promise<void> {
     const domain = this.store.domain();
@@ -253,13 +252,7 @@ export class Outbox {
       failed: entry.message.rcptTo.map((address) => ({ address, status, diagnostic })),
       extraHeaders: [`X-EasMime-Outbox: ${entry.id}`],
     });
-    const inbox = this.store.mailbox.folderByType(sender.id, FolderType.Inbox);
-    if (!inbox) {
-      this.store.outbox.remove(entry.id);
-      return;
-    }
-    await this.mailflow.importInto(sender.id, inbox.id, ndr, { inTransaction: () => this.store.outbox.remove(entry.id) });
-    this.events.changed([inbox.id]);
+    await this.mailflow.toInbox(sender.id, ndr, () => this.store.outbox.remove(entry.id));
   }
 }
 

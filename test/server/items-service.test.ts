@@ -22,7 +22,7 @@ function setup(store: Store): { items: ItemsService; mailflow: MailFlow; events:
   const events = new FolderEvents();
   const log = (): void => undefined;
   const mailflow = new MailFlow(store, events, log, 25 * 1024 * 1024);
-  const items = new ItemsService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, events, log) });
+  const items = new ItemsService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, log) });
   const mk = (address: string): Principal => {
     const userId = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)')
       .run(address, address.split('@')[0], address, hashPassword('x')).lastInsertRowid);

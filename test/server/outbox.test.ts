@@ -20,7 +20,7 @@ function setup(maxPerUser?: number) {
   const logs: Array<Record<string, unknown>> = [];
   const log = (r: Record<string, unknown>): void => { logs.push(r); };
   const mailflow = new MailFlow(store, events, log, 1024 * 1024);
-  const outbox = new Outbox(store, mailflow, events, log, Date.now, maxPerUser);
+  const outbox = new Outbox(store, mailflow, log, Date.now, maxPerUser);
   const user = (local: string): number => {
     const id = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)')
       .run(`${local}@contoso.test`, local, local, hashPassword('x')).lastInsertRowid);

@@ -37,7 +37,7 @@ function setup(maxBytes = 1024 * 1024) {
   const events = new FolderEvents();
   const log = (): void => undefined;
   const mailflow = new MailFlow(store, events, log, maxBytes);
-  const service = new SubmissionService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, events, log) });
+  const service = new SubmissionService({ store, events, mailflow, log, serverKey: Buffer.alloc(32), outbox: new Outbox(store, mailflow, log) });
   const mk = (local: string, name: string): Principal => {
     const address = `${local}@contoso.test`;
     const userId = Number(store.db.prepare('INSERT INTO users (address, local_part, display_name, password_hash) VALUES (?,?,?,?)')
