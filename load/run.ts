@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ns } from '../eas/wbxml/ns.js';
+import { compactDate } from '../eas/pim/items.js';
 import { child, childrenOf, childText } from '../eas/wbxml/tree.js';
 import { busyAgent, easRequest, enrol, heldAgent, percentile, sleep, type Device } from '../bench/support/eas-http.js';
 import { inParallel } from '../test/support/parallel.js';
@@ -52,8 +53,8 @@ const say = (m: string): void => { process.stderr.write(`[load] ${m}\n`); };
 
 /** A meeting invitation as Outlook would send it, for message `id`. */
 function invitation(id: number, to: string): Buffer {
-  const start = new Date(Date.UTC(2031, 0, 1) + id * 3_600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  const end = new Date(Date.UTC(2031, 0, 1) + id * 3_600_000 + 1_800_000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const start = compactDate(Date.UTC(2031, 0, 1) + id * 3_600_000);
+  const end = compactDate(Date.UTC(2031, 0, 1) + id * 3_600_000 + 1_800_000);
   const ics = ['BEGIN:VCALENDAR', 'METHOD:REQUEST', 'VERSION:2.0', 'BEGIN:VEVENT', `UID:load-meeting-${id}@elsewhere.test`, 'SEQUENCE:0',
     'DTSTAMP:20261128T120000Z', `DTSTART:${start}`, `DTEND:${end}`, `SUMMARY:Load meeting ${id}`, 'ORGANIZER;CN=Sender:mailto:sender@elsewhere.test',
     `ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:${to}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
@@ -282,12 +283,11 @@ async function main(): Promise<number> {
         let second = (k + 1 + Math.floor(Math.random() * (users - 1))) % users;
         if (second === first) second = (first + 1) % users === k ? (first + 2) % users : (first + 1) % users;
         const at = Date.UTC(2032, 0, 1) + (k * 100_000 + n) * 3_600_000;
-        const compact = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
         const started = performance.now();
         const r = await easRequest(server.httpPort, od, 'Sync', A('Sync', A('Collections', A('Collection', A('SyncKey', od.key), A('CollectionId', od.calendar),
           A('Commands', A('Add', A('ClientId', `book-${k}-${n}`), A('ApplicationData',
             CAL('AllDayEvent', 0), CAL('BusyStatus', 2), CAL('Subject', `Booked ${k}-${n}`), CAL('MeetingStatus', 1), CAL('ClientUid', `load-booked-${k}-${n}`),
-            CAL('StartTime', compact(at)), CAL('EndTime', compact(at + 1_800_000)),
+            CAL('StartTime', compactDate(at)), CAL('EndTime', compactDate(at + 1_800_000)),
             CAL('Attendees', [first, second].map((u) => CAL('Attendee', CAL('Email', `user${u}@${DOMAIN}`), CAL('Name', `User ${u}`), CAL('AttendeeType', 1)))))))))), { agent: busyAgent });
         tally.time('organizer Sync Add', performance.now() - started);
         const col = child(child(r.body, 'AirSync:Collections'), 'AirSync:Collection');

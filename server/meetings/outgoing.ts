@@ -8,6 +8,7 @@ import { clean, CONTROLS, type Component, type Property } from './ical-values.js
 import type { Invitation } from './invitation.js';
 import { rruleOf } from './recurrence.js';
 import { utcToWall, zoneRules } from './occurrences.js';
+import { compactDate } from '../../eas/pim/items.js';
 import type { StoredMeeting } from '../store/mailbox.js';
 
 const REPLY_PREFIX = { accepted: 'Accepted: ', tentative: 'Tentative: ', declined: 'Declined: ' } as const;
@@ -58,9 +59,8 @@ export function composeCounter(inv: ReplySource, attendee: { email: string; name
   proposal: { start: number; end: number }, comment?: string): string {
   // A time proposed for an all-day meeting need not be a whole day: date-times, as Outlook writes them.
   const { cal, ev } = answering('COUNTER', inv, clean(inv.summary), attendee, partstat, comment, { ...proposal, allDay: false });
-  const basic = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  ev.addPropertyWithValue('x-ms-olk-originalstart', basic(inv.start));
-  ev.addPropertyWithValue('x-ms-olk-originalend', basic(inv.end));
+  ev.addPropertyWithValue('x-ms-olk-originalstart', compactDate(inv.start));
+  ev.addPropertyWithValue('x-ms-olk-originalend', compactDate(inv.end));
   return fold(cal.toString());
 }
 
@@ -73,7 +73,7 @@ function answering(method: 'REPLY' | 'COUNTER', inv: ReplySource, summary: strin
   const email = attendee.email.trim().toLowerCase();
   const name = attendee.name ?? inv.attendees.find((a) => a.email === email)?.name;
   addressProperty(ev, 'attendee', email, name).setParameter('partstat', partstat.toUpperCase());
-  if (comment) ev.addPropertyWithValue('comment', comment.replace(/\r\n?/g, '\n').replace(CONTROLS, ''));
+  if (comment) ev.addPropertyWithValue('comment', plainText(comment));
   return { cal, ev };
 }
 
@@ -94,7 +94,7 @@ export function composeRequest(m: RequestSource, method: 'REQUEST' | 'CANCEL', d
   if (m.recurrence && !m.allDay) inZone(cal, ev, m);
   ev.addPropertyWithValue('summary', clean(m.summary));
   if (m.location !== '') ev.addPropertyWithValue('location', clean(m.location));
-  const text = description.replace(/\r\n?/g, '\n').replace(CONTROLS, '');
+  const text = plainText(description);
   if (text !== '') ev.addPropertyWithValue('description', text);
   if (m.organizer) addressProperty(ev, 'organizer', m.organizer.email, m.organizer.name);
   for (const a of attendees) {
@@ -180,6 +180,11 @@ function inZone(cal: Component, ev: Component, m: RequestSource): void {
       year: wall.getUTCFullYear(), month: wall.getUTCMonth() + 1, day: wall.getUTCDate(), hour: wall.getUTCHours(), minute: wall.getUTCMinutes(), second: wall.getUTCSeconds(), isDate: false,
     })).setParameter('tzid', tzid);
   }
+}
+
+/** A device's or user's text as an iCalendar TEXT value holds it: LF line ends, no control characters. */
+function plainText(s: string): string {
+  return s.replace(/\r\n?/g, '\n').replace(CONTROLS, '');
 }
 
 function addressProperty(ev: Component, name: string, email: string, cn: string | undefined): Property {
