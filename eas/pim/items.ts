@@ -44,7 +44,7 @@ const NAMESPACES: Readonly<Record<PimClass, ReadonlySet<string>>> = {
 };
 
 /** The MeetingResponse elements a calendar item holds: an attendee's proposed time, on the Attendee. */
-const PROPOSAL_TAGS: ReadonlySet<string> = new Set(['MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime']);
+export const PROPOSAL_TAGS: ReadonlySet<string> = new Set(['MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime']);
 
 /** Largest item kept (encoded): a contact with a photo is tens of KiB. */
 export const MAX_ITEM_BYTES = 1024 * 1024;

@@ -5,7 +5,7 @@
 // AirSyncBase:Body from 12.0), and elements a version does not have, which it is not sent.
 import { childText, x, type WbxmlElement } from '../wbxml/tree.js';
 import { V120, V140, V141, V160, V161 } from '../version.js';
-import { compactDate, parseEasDate, type PimClass } from './items.js';
+import { compactDate, parseEasDate, PROPOSAL_TAGS, type PimClass } from './items.js';
 import { bodyElement } from '../email/render.js';
 import { htmlToPlainText, textToHtml } from '../email/html.js';
 import type { BodyPreference } from '../email/options.js';
@@ -18,7 +18,7 @@ const CALENDAR_SINCE: ReadonlyArray<[number, ReadonlySet<string>]> = [
   [V141, new Set(['Calendar:FirstDayOfWeek', 'Calendar:OnlineMeetingConfLink', 'Calendar:OnlineMeetingExternalLink'])],
   [V160, new Set(['Calendar:ClientUid'])],
   // An attendee's counter-proposal on the organizer's item (MS-ASCAL 2.2.2.3).
-  [V161, new Set(['MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime'])],
+  [V161, PROPOSAL_TAGS],
 ];
 
 /** The class's own body element, which 2.5 reads instead of AirSyncBase:Body. */

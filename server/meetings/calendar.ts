@@ -2,7 +2,7 @@
 // ApplicationData), so every device of the user gets it through the same Sync path as items the
 // user made; and the organizer's item, whose attendees' answers replies record.
 import { truncateUtf8 } from '../../eas/email/render.js';
-import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, putException, recurrenceElements } from '../../eas/pim/items.js';
+import { compactDate, decodePimData, encodePimData, exceptionOriginal, exceptionsElement, PROPOSAL_TAGS, putException, recurrenceElements } from '../../eas/pim/items.js';
 import { child, childText, x, type WbxmlElement } from '../../eas/wbxml/tree.js';
 import type { NewItem, StoredMeeting } from '../store/mailbox.js';
 import { globalObjId } from './global-obj-id.js';
@@ -178,7 +178,7 @@ export function withoutProposals(data: WbxmlElement): ReturnType<typeof encodePi
   let removed = false;
   const lists = [data, ...(child(data, 'Calendar:Exceptions')?.children ?? [])].map((e) => child(e, 'Calendar:Attendees'));
   for (const a of lists.flatMap((l) => l?.children ?? [])) {
-    const kept = a.children.filter((c) => c.tag !== 'MeetingResponse:ProposedStartTime' && c.tag !== 'MeetingResponse:ProposedEndTime');
+    const kept = a.children.filter((c) => !PROPOSAL_TAGS.has(c.tag));
     if (kept.length !== a.children.length) {
       a.children = kept;
       removed = true;
@@ -208,7 +208,7 @@ function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: nu
   entry.children = kept;
 }
 
-const ANSWER_TAGS: ReadonlySet<string> = new Set(['Calendar:AttendeeStatus', 'MeetingResponse:ProposedStartTime', 'MeetingResponse:ProposedEndTime']);
+const ANSWER_TAGS: ReadonlySet<string> = new Set(['Calendar:AttendeeStatus', ...PROPOSAL_TAGS]);
 
 /**
  * An attendee's stored item in a new state, every other element as it was (a reminder or category a
