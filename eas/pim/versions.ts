@@ -8,6 +8,7 @@ import { V120, V140, V141, V160, V161 } from '../version.js';
 import { compactDate, parseEasDate, PROPOSAL_TAGS, type PimClass } from './items.js';
 import { bodyElement } from '../email/render.js';
 import { htmlToPlainText, textToHtml } from '../email/html.js';
+import { previewOf } from '../email/preview.js';
 import type { BodyPreference } from '../email/options.js';
 
 /** Calendar elements by the first version that has them (MS-ASCAL; eas-protocol.md code page 4). */
@@ -65,11 +66,9 @@ function bodyAsPreferred(body: WbxmlElement, preferences: readonly BodyPreferenc
       full = type === 2 ? textToHtml(data) : text();
     }
   }
-  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? previewText(text(), pref.preview) : undefined;
+  const preview = version >= V140 && pref.preview !== undefined && pref.preview > 0 ? previewOf(text(), pref.preview) : undefined;
   return bodyElement(type, full, pref.truncationSize, pref.allOrNone, preview);
 }
-
-const previewText = (text: string, max: number): string => text.replace(/\s+/g, ' ').trim().slice(0, max);
 
 function bodyForVersion(children: WbxmlElement[], legacyBody: string, version: number): WbxmlElement[] {
   const modern = children.find((c) => c.tag === 'AirSyncBase:Body');

@@ -20,7 +20,8 @@ import { parseLean } from './lean-parse.js';
 import { contentFromMailparser, type AttachmentMeta, type MailContent } from './mail-content.js';
 import { runMailparser } from './mailparser-run.js';
 import { mainTextCharset } from './structure.js';
-import { PREVIEW_LENGTH, previewOf, roughHtmlToText } from './text.js';
+import { roughHtmlToText } from './text.js';
+import { PREVIEW_LENGTH, previewOf } from '../../eas/email/preview.js';
 import type { AttachmentInfo, ParsedMessage, ParseOptions } from './types.js';
 
 export { MailParseError } from './errors.js';

@@ -1,31 +1,6 @@
-// Plain-text helpers: the EAS Preview, and a crude linear HTML-to-text used
-// only when mailparser refused to convert an HTML body (too long or too deep):
-// a rough preview beats an empty one, and this never backtracks.
-
-export const PREVIEW_LENGTH = 255;
-
-/** The first `max` characters (code points) of the text with whitespace runs collapsed to one space. */
-export function previewOf(text: string, max = PREVIEW_LENGTH): string {
-  let out = '';
-  let count = 0;
-  let pendingSpace = false;
-  // Stops as soon as the preview is full: a huge body costs no more than its head.
-  for (const ch of text) {
-    if (/\s/.test(ch)) {
-      pendingSpace = count > 0;
-      continue;
-    }
-    if (pendingSpace) {
-      if (count + 1 >= max) break;
-      out += ' ';
-      count++;
-      pendingSpace = false;
-    }
-    out += ch;
-    if (++count >= max) break;
-  }
-  return out;
-}
+// A crude linear HTML-to-text used only when mailparser refused to convert an HTML body (too long
+// or too deep): a rough preview beats an empty one, and this never backtracks. (The Preview itself
+// is eas/email/preview.ts.)
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 

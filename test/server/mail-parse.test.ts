@@ -8,7 +8,8 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { MailParseError, parseMessage } from '../../server/mail/parse.js';
 import { codePageFor } from '../../server/mail/charset.js';
 import { threadTopic } from '../../server/mail/headers.js';
-import { previewOf, roughHtmlToText } from '../../server/mail/text.js';
+import { roughHtmlToText } from '../../server/mail/text.js';
+import { previewOf } from '../../eas/email/preview.js';
 
 const NOW = new Date('2030-01-02T03:04:05.000Z');
 const now = () => NOW;
