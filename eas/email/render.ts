@@ -41,7 +41,6 @@ export function mimeText(raw: Buffer): string {
   return text.includes('\0') ? text.replace(/\0/g, '') : text;
 }
 
-
 export interface RenderInput {
   item: EmailItem;
   options: ItemOptions;

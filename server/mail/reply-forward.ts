@@ -161,7 +161,6 @@ function quoteHtml(o: OriginalMessage, originalHtml: string | undefined): string
   return `<hr style="display:inline-block;width:98%" tabindex="-1">\r\n<div id="divRplyFwdMsg" dir="ltr"><font face="Calibri, sans-serif" style="font-size:11pt" color="#000000">${fields}</font>\r\n<div>&nbsp;</div></div>\r\n<div>${body}</div>\r\n`;
 }
 
-
 /** What is inside <body>, or the whole document when it has none. */
 function bodyInner(html: string): string {
   const open = /<body\b[^>]*>/i.exec(html);
