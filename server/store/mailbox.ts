@@ -208,6 +208,16 @@ interface MessageRow {
   meeting: string | null;
 }
 
+/** A JSON column's value: the object as JSON, or NULL for none. */
+function jsonOrNull(value: object | undefined): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+/** The meeting column read back, as an optional field. */
+function meetingField(column: string | null): { meeting?: StoredMeeting } {
+  return column ? { meeting: JSON.parse(column) as StoredMeeting } : {};
+}
+
 function toMessage(r: MessageRow): StoredMessage {
   return {
     id: r.id, userId: r.user_id, folderId: r.folder_id, modseq: r.modseq, receivedAt: new Date(r.received_at),
@@ -221,7 +231,7 @@ function toMessage(r: MessageRow): StoredMessage {
       dueDate: r.flag_due ?? undefined, completeTime: r.flag_complete_time ?? undefined,
     },
     receivedAsBcc: r.received_as_bcc === 1,
-    ...(r.meeting ? { meeting: JSON.parse(r.meeting) as StoredMeeting } : {}),
+    ...meetingField(r.meeting),
   };
 }
 
@@ -388,7 +398,7 @@ export class Mailbox {
         id, userId, folderId, nextModseq(this.db), m.receivedAt.getTime(), m.raw.length, m.subject, m.from, m.to, m.cc,
         m.replyTo, m.displayTo, m.threadTopic, m.importance, m.messageClass, m.smimeKind, m.cpid, m.text,
         m.html ?? null, m.preview, JSON.stringify(m.attachments), m.messageId ?? null, m.conversationId,
-        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0, m.smimeVerdict ?? null, m.meeting ? JSON.stringify(m.meeting) : null);
+        m.conversationIndex, m.read ? 1 : 0, m.receivedAsBcc ? 1 : 0, m.smimeVerdict ?? null, jsonOrNull(m.meeting));
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, m.raw);
       return id;
     });
@@ -410,8 +420,8 @@ export class Mailbox {
         starts_at, ends_at, busy_status, uid, meeting, recurrence)
         VALUES (?,?,?,?,?,?,?,'','','','','','',1,?,'none',65001,'',NULL,'','[]',NULL,?,?,1,0,NULL,?,?,?,?,?,?)`).run(
         id, userId, folderId, modseq, Date.now(), item.content.length, item.summary, item.messageClass, Buffer.alloc(0), Buffer.alloc(0),
-        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null,
-        item.schedule?.recurrence ? JSON.stringify(item.schedule.recurrence) : null);
+        item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null, item.uid ?? null, jsonOrNull(item.meeting),
+        jsonOrNull(item.schedule?.recurrence));
       this.db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)').run(id, item.content);
       return { id, modseq };
     })();
@@ -424,8 +434,7 @@ export class Mailbox {
       const info = this.db.prepare(`UPDATE messages SET modseq = ?, size = ?, subject = ?, starts_at = ?, ends_at = ?, busy_status = ?,
         recurrence = ?, uid = COALESCE(?, uid), meeting = COALESCE(?, meeting) WHERE user_id = ? AND id = ?`)
         .run(modseq, item.content.length, item.summary, item.schedule?.start ?? null, item.schedule?.end ?? null, item.schedule?.busy ?? null,
-          item.schedule?.recurrence ? JSON.stringify(item.schedule.recurrence) : null,
-          item.uid ?? null, item.meeting ? JSON.stringify(item.meeting) : null, userId, id);
+          jsonOrNull(item.schedule?.recurrence), item.uid ?? null, jsonOrNull(item.meeting), userId, id);
       if (info.changes !== 1) return undefined;
       this.db.prepare('UPDATE message_raw SET raw = ? WHERE id = ?').run(item.content, id);
       return modseq;
@@ -434,7 +443,7 @@ export class Mailbox {
 
   /** Records the meeting an item stands for, without changing what devices see of it (no new modseq). */
   setMeeting(userId: number, id: number, meeting: StoredMeeting | undefined): void {
-    this.db.prepare('UPDATE messages SET meeting = ? WHERE user_id = ? AND id = ?').run(meeting ? JSON.stringify(meeting) : null, userId, id);
+    this.db.prepare('UPDATE messages SET meeting = ? WHERE user_id = ? AND id = ?').run(jsonOrNull(meeting), userId, id);
   }
 
   /** The user's calendar item with this iCalendar UID (the oldest, should a device have made two). */
@@ -442,7 +451,7 @@ export class Mailbox {
     const r = this.db.prepare(`SELECT m.id, m.folder_id, m.meeting, r.raw FROM messages m JOIN message_raw r ON r.id = m.id
       WHERE m.user_id = ? AND m.uid = ? AND m.message_class = 'IPM.Appointment' ORDER BY m.id LIMIT 1`).get(userId, uid) as
       { id: number; folder_id: number; meeting: string | null; raw: Buffer } | undefined;
-    return r && { id: r.id, folderId: r.folder_id, content: r.raw, ...(r.meeting ? { meeting: JSON.parse(r.meeting) as StoredMeeting } : {}) };
+    return r && { id: r.id, folderId: r.folder_id, content: r.raw, ...meetingField(r.meeting) };
   }
 
   /**
