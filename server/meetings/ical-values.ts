@@ -1,6 +1,6 @@
 // Small values every part of the meeting code reads alike: ical.js's types, wall-clock readings (the
 // text's dates before any zone applies), BYDAY weekdays, and text made safe and short for messages.
-import type ICAL from 'ical.js';
+import ICAL from 'ical.js';
 
 export type Component = InstanceType<typeof ICAL.Component>;
 export type Property = InstanceType<typeof ICAL.Property>;
@@ -10,6 +10,14 @@ export type Recur = InstanceType<typeof ICAL.Recur>;
 export interface Wall { y: number; mo: number; d: number; h: number; mi: number; s: number }
 
 export const WEEKDAYS = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
+
+/** A wall-clock reading given as ms since the epoch "as if UTC", as an ical.js date-time of no zone. */
+export function wallTime(wall: number): InstanceType<typeof ICAL.Time> {
+  const d = new Date(wall);
+  return ICAL.Time.fromData({
+    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(), isDate: false,
+  });
+}
 export const BYDAY = /^([+-]?\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$/;
 /** Control characters but newline and tab, which texts keep. */
 export const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;

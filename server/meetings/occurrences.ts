@@ -6,6 +6,7 @@
 import ICAL from 'ical.js';
 import { decodePimData, scheduleOf, type PimOccurrenceChange, type PimRecurrence } from '../../eas/pim/items.js';
 import { rruleOf } from './recurrence.js';
+import { wallTime } from './ical-values.js';
 
 /** A TIME_ZONE_INFORMATION's rules: UTC = local + bias (+ the season's bias), minutes. */
 export interface ZoneRules {
@@ -97,10 +98,7 @@ export function occurrences(first: { start: number; end: number }, rule: PimRecu
     const skip = Math.floor((from - first.start - duration - 2 * DAY_MS) / period);
     if (skip > 0) wallStart += skip * period;
   }
-  const d = new Date(wallStart);
-  const dtstart = ICAL.Time.fromData({
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(), isDate: false,
-  });
+  const dtstart = wallTime(wallStart);
   let recur;
   try {
     recur = ICAL.Recur.fromString(rruleOf(rule));

@@ -4,7 +4,7 @@
 // Times go out in UTC, which every reader converts; only a series in a zone with daylight saving
 // needs its zone written (a VTIMEZONE built from its TIME_ZONE_INFORMATION, see composeRequest).
 import ICAL from 'ical.js';
-import { clean, CONTROLS, type Component, type Property } from './ical-values.js';
+import { clean, CONTROLS, wallTime, WEEKDAYS, type Component, type Property } from './ical-values.js';
 import type { Invitation } from './invitation.js';
 import { rruleOf } from './recurrence.js';
 import { utcToWall, zoneRules } from './occurrences.js';
@@ -166,7 +166,7 @@ function inZone(cal: Component, ev: Component, m: RequestSource): void {
     sub.addPropertyWithValue('dtstart', ICAL.Time.fromData({ year: 1601, month: 1, day: 1, hour: t.hour, minute: t.minute, second: 0, isDate: false }));
     sub.addPropertyWithValue('tzoffsetfrom', offset(from));
     sub.addPropertyWithValue('tzoffsetto', offset(to));
-    sub.addPropertyWithValue('rrule', ICAL.Recur.fromString(`FREQ=YEARLY;BYDAY=${t.week >= 5 ? -1 : t.week}${['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][t.dayOfWeek]};BYMONTH=${t.month}`));
+    sub.addPropertyWithValue('rrule', ICAL.Recur.fromString(`FREQ=YEARLY;BYDAY=${t.week >= 5 ? -1 : t.week}${WEEKDAYS[t.dayOfWeek]};BYMONTH=${t.month}`));
     zone.addSubcomponent(sub);
   }
   // Zones come before the events that use them, as Outlook and Google write them.
@@ -174,11 +174,8 @@ function inZone(cal: Component, ev: Component, m: RequestSource): void {
   cal.addSubcomponent(zone);
   cal.addSubcomponent(ev);
   for (const [name, at] of [['dtstart', m.start], ['dtend', m.end]] as const) {
-    const wall = new Date(utcToWall(z, at));
     ev.removeProperty(name);
-    ev.addPropertyWithValue(name, ICAL.Time.fromData({
-      year: wall.getUTCFullYear(), month: wall.getUTCMonth() + 1, day: wall.getUTCDate(), hour: wall.getUTCHours(), minute: wall.getUTCMinutes(), second: wall.getUTCSeconds(), isDate: false,
-    })).setParameter('tzid', tzid);
+    ev.addPropertyWithValue(name, wallTime(utcToWall(z, at))).setParameter('tzid', tzid);
   }
 }
 
