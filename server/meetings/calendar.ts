@@ -113,6 +113,9 @@ export type AttendeeAnswer =
   /** MS-ASCAL allows 256 Exceptions; an answer that would need one more is not recorded. */
   | { kind: 'too-many-exceptions' };
 
+/** A time an attendee proposes. */
+type Proposal = { start: number; end: number };
+
 /** MS-ASCAL's bound on Exception elements per item. */
 const MAX_EXCEPTIONS = 256;
 
@@ -122,7 +125,7 @@ const MAX_EXCEPTIONS = 256;
  * devices read on the Attendee), unless the item disallows new time proposals; a plain answer
  * withdraws an earlier proposal. Throws PimDataError when the result is not a valid item.
  */
-export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat, proposal?: { start: number; end: number }): AttendeeAnswer {
+export function withAttendeeAnswer(content: Buffer, attendee: { email: string }, partstat: PartStat, proposal?: Proposal): AttendeeAnswer {
   const data = decodePimData(content);
   const entry = attendeeEntry(data.children.find((c) => c.tag === 'Calendar:Attendees'), attendee.email);
   if (!entry) return { kind: 'not-an-attendee' };
@@ -132,7 +135,7 @@ export function withAttendeeAnswer(content: Buffer, attendee: { email: string },
 }
 
 /** A counter-proposal that gives no answer (PARTSTAT left out) keeps the answer the attendee gave before. */
-function keepsStatus(partstat: PartStat, proposal: { start: number; end: number } | undefined): boolean {
+function keepsStatus(partstat: PartStat, proposal: Proposal | undefined): boolean {
   return proposal !== undefined && partstat === 'needs-action';
 }
 
@@ -143,7 +146,7 @@ function keepsStatus(partstat: PartStat, proposal: { start: number; end: number 
  * on that attendee; the series' answer stays.
  */
 export function withOccurrenceAttendeeAnswer(content: Buffer, instance: number, duration: number, attendee: { email: string }, partstat: PartStat,
-  proposal?: { start: number; end: number }): AttendeeAnswer {
+  proposal?: Proposal): AttendeeAnswer {
   const data = decodePimData(content);
   const series = data.children.find((c) => c.tag === 'Calendar:Attendees');
   const inSeries = attendeeEntry(series, attendee.email);
@@ -188,7 +191,7 @@ export function withoutProposals(data: WbxmlElement): ReturnType<typeof encodePi
 }
 
 /** The proposal, unless the organizer's item disallows new time proposals (Outlook's option). */
-function proposalTaken(data: WbxmlElement, proposal: { start: number; end: number } | undefined): { start: number; end: number } | undefined {
+function proposalTaken(data: WbxmlElement, proposal: Proposal | undefined): Proposal | undefined {
   return childText(data, 'Calendar:DisallowNewTimeProposal') === '1' ? undefined : proposal;
 }
 
@@ -197,7 +200,7 @@ function attendeeEntry(list: WbxmlElement | undefined, email: string): WbxmlElem
 }
 
 /** Sets an Attendee's answer (or keeps the one it has), and its proposal or none. */
-function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: { start: number; end: number } | undefined, keepStatus: boolean): void {
+function answerOn(entry: WbxmlElement, partstat: PartStat, proposal: Proposal | undefined, keepStatus: boolean): void {
   // MS-ASCAL orders Email, Name, AttendeeStatus, AttendeeType, then the proposal.
   const kept = entry.children.filter((c) => !ANSWER_TAGS.has(c.tag) || (keepStatus && c.tag === 'Calendar:AttendeeStatus'));
   if (!keepStatus || !kept.some((c) => c.tag === 'Calendar:AttendeeStatus')) {
