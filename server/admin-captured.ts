@@ -2,6 +2,7 @@
 // configured): list, read one byte for byte, delete one or all.
 import type Koa from 'koa';
 import type { Store } from './store/index.js';
+import { pageOf } from './admin-paging.js';
 import { CapturedMail } from './store/captured.js';
 
 const MAX_PAGE = 1000;
@@ -14,14 +15,12 @@ export function capturedRoutes(ctx: Koa.Context, store: Store, parts: string[]):
 
   if (parts.length === 2) {
     if (ctx.method === 'GET') {
-      const limit = ctx.query.limit === undefined ? 100 : Number(ctx.query.limit);
-      const offset = ctx.query.offset === undefined ? 0 : Number(ctx.query.offset);
+      const page = pageOf(ctx.query, MAX_PAGE);
+      if (typeof page === 'string') return fail(400, page);
       const to = ctx.query.to;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return fail(400, `limit must be an integer from 1 to ${MAX_PAGE}`);
-      if (!Number.isInteger(offset) || offset < 0) return fail(400, 'offset must be a non-negative integer');
       if (to !== undefined && (typeof to !== 'string' || to.length > 320)) return fail(400, 'to must be one address');
       ctx.set('X-Total-Count', String(captured.count()));
-      ctx.body = captured.list({ limit, offset, to }).map((c) => ({ ...c, createdAt: c.createdAt.toISOString() }));
+      ctx.body = captured.list({ ...page, to }).map((c) => ({ ...c, createdAt: c.createdAt.toISOString() }));
       return true;
     }
     if (ctx.method === 'DELETE') {

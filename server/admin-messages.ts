@@ -3,6 +3,7 @@
 // gateway concluded without parsing logs. The raw message route stays in admin.ts.
 import type Koa from 'koa';
 import type { Store } from './store/index.js';
+import { pageOf } from './admin-paging.js';
 import { verdictHeader, type SmimeVerdict } from '../smime/verdict.js';
 
 const MAX_PAGE = 500;
@@ -18,11 +19,9 @@ export function messageRoutes(ctx: Koa.Context, store: Store, parts: string[]): 
     const folderPath = typeof ctx.query.folder === 'string' ? ctx.query.folder : 'Inbox';
     const folder = store.mailbox.folderByPath(u.id, folderPath);
     if (!folder) return fail(404, `folder ${folderPath} of ${u.address} not found`);
-    const limit = ctx.query.limit === undefined ? 100 : Number(ctx.query.limit);
-    const offset = ctx.query.offset === undefined ? 0 : Number(ctx.query.offset);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return fail(400, `limit must be an integer from 1 to ${MAX_PAGE}`);
-    if (!Number.isInteger(offset) || offset < 0) return fail(400, 'offset must be a non-negative integer');
-    ctx.body = store.mailbox.summaries(u.id, folder.id, limit, offset).map((m) => {
+    const page = pageOf(ctx.query, MAX_PAGE);
+    if (typeof page === 'string') return fail(400, page);
+    ctx.body = store.mailbox.summaries(u.id, folder.id, page.limit, page.offset).map((m) => {
       const v = m.verdict ? (JSON.parse(m.verdict) as SmimeVerdict) : null;
       return {
         id: m.id, folder: folderPath, subject: m.subject, from: m.from, messageClass: m.messageClass, smimeKind: m.smimeKind,

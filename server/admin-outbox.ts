@@ -2,6 +2,7 @@
 // list what is queued and why it waits, send everything now, drop one entry.
 import type Koa from 'koa';
 import type { Store } from './store/index.js';
+import { pageOf } from './admin-paging.js';
 import type { Outbox } from './outbound/outbox.js';
 
 const MAX_PAGE = 1000;
@@ -13,10 +14,10 @@ export function outboxRoutes(ctx: Koa.Context, store: Store, outbox: Outbox | un
 
   if (parts.length === 2) {
     if (ctx.method !== 'GET') return fail(405, `${ctx.method} is not allowed on /admin/outbox (GET)`);
-    const limit = ctx.query.limit === undefined ? 100 : Number(ctx.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return fail(400, `limit must be an integer from 1 to ${MAX_PAGE}`);
+    const page = pageOf(ctx.query, MAX_PAGE);
+    if (typeof page === 'string') return fail(400, page);
     ctx.set('X-Total-Count', String(store.outbox.count()));
-    ctx.body = store.outbox.list(limit).map((e) => ({
+    ctx.body = store.outbox.list(page.limit, page.offset).map((e) => ({
       id: e.id, user: store.directory.userById(e.userId)?.address ?? null, lane: e.lane, subject: e.message.subject,
       rcptTo: e.message.rcptTo, method: e.message.calendar?.method ?? null,
       createdAt: new Date(e.createdAt).toISOString(), nextAttemptAt: new Date(e.nextAttemptAt).toISOString(),

@@ -67,8 +67,8 @@ export class OutboxTable {
     return row.at ?? undefined;
   }
 
-  list(limit: number): OutboxEntry[] {
-    return (this.db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit) as Row[]).map(toEntry);
+  list(limit: number, offset = 0): OutboxEntry[] {
+    return (this.db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ? OFFSET ?').all(limit, offset) as Row[]).map(toEntry);
   }
 
   countFor(userId: number): number {

@@ -287,6 +287,7 @@ describe('end to end: the outbox (a 16.1 organizer\'s meeting mail through a sma
   it('the admin routes: token required, bad limits and methods refused, one entry dropped by id', async () => {
     assert.equal((await admin('outbox', 'GET', false)).status, 401);
     assert.equal((await admin('outbox?limit=0')).status, 400);
+    assert.equal((await admin('outbox?offset=-1')).status, 400);
     assert.equal((await admin('outbox', 'POST')).status, 405);
     assert.equal((await admin('outbox/retry')).status, 405);
     assert.equal((await admin('outbox/999999', 'DELETE')).status, 404);
