@@ -110,12 +110,23 @@ export class MeetingService implements MeetingPort {
       throw e;
     }
     this.deps.events.changed(folders);
-    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, sendResponse: req.sendResponse !== undefined, ...proposalLog(req) });
+    return this.answered(p, meeting, req, { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) });
+  }
+
+  /**
+   * After an answer is recorded: the log line and, when the client asked (16.x SendResponse), the
+   * answer sent to the organizer; `meeting` is what the answer is about (the occurrence, for one).
+   */
+  private async answered(p: Principal, meeting: StoredMeeting, req: MeetingResponseRequest, outcome: MeetingResponseOutcome): Promise<MeetingResponseOutcome> {
+    this.deps.log({
+      msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer,
+      ...(req.instance !== undefined ? { instance: new Date(req.instance).toISOString() } : {}), sendResponse: req.sendResponse !== undefined, ...proposalLog(req),
+    });
     if (req.sendResponse && meeting.organizer) {
       const sent = await this.sendAnswer(p, meeting, req.answer, req.sendResponse);
       if (sent) return { kind: 'send-failed', reason: sent };
     }
-    return { kind: 'answered', ...(calendarItem ? { calendarItem } : {}) };
+    return outcome;
   }
 
   /** The answered invitation mail goes to Deleted Items, as Exchange moves it. */
@@ -140,14 +151,9 @@ export class MeetingService implements MeetingPort {
       throw e;
     }
     this.deps.events.changed([folderId]);
-    this.deps.log({ msg: 'meeting answered', user: p.address, uid: meeting.uid, answer: req.answer, instance: new Date(req.instance).toISOString(), sendResponse: req.sendResponse !== undefined, ...proposalLog(req) });
-    if (req.sendResponse && meeting.organizer) {
-      const start = changed?.start ?? req.instance;
-      const occurrence = { ...meeting, recurrenceId: req.instance, start, end: changed?.end ?? start + duration };
-      const sent = await this.sendAnswer(p, occurrence, req.answer, req.sendResponse);
-      if (sent) return { kind: 'send-failed', reason: sent };
-    }
-    return { kind: 'answered', ...(req.answer === 'declined' ? {} : { calendarItem: { folderId, itemId: id } }) };
+    const start = changed?.start ?? req.instance;
+    const about = { ...meeting, recurrenceId: req.instance, start, end: changed?.end ?? start + duration };
+    return this.answered(p, about, req, { kind: 'answered', ...(req.answer === 'declined' ? {} : { calendarItem: { folderId, itemId: id } }) });
   }
 
   /** The meeting an organizer's item last sent to its attendees (undefined when it sent none). */
