@@ -135,7 +135,7 @@ export function pimItemsForDevice(ctx: CommandContext, ids: number[], preference
 }
 
 /** The stored items' ApplicationData by id, as kept, with their change stamps. */
-export function pimItems(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
+function pimItems(ctx: CommandContext, ids: number[]): Map<number, { data: WbxmlElement; modseq: number }> {
   const out = new Map<number, { data: WbxmlElement; modseq: number }>();
   for (const [id, item] of ctx.backend.pim.items(ctx.principal, ids)) out.set(id, { data: decodePimData(item.content), modseq: item.modseq });
   return out;
