@@ -429,6 +429,15 @@ interface EncryptedSafe {
   index: number;
 }
 
+/**
+ * Without a MAC, a wrong password usually fails the decryption's padding check; about once in 256
+ * tries the padding comes out valid by chance, and the wrong password shows only when what came out
+ * is not what it should be. Every such case reads as the wrong password it is.
+ */
+function notDecrypted(what: string, expected: string): string {
+  return `${what} does not decrypt with the given password (what comes out is not ${expected})`;
+}
+
 function structure<T>(what: string, code: Pkcs12ErrorCode, f: () => T): T {
   try {
     return f();
@@ -584,7 +593,8 @@ export async function readPkcs12(der: Uint8Array, password: string, options: Rea
   for (const safe of encrypted) {
     const what = `encrypted safe ${safe.index}`;
     const plain = await open(safe.buf, safe.alg, safe.data, what);
-    structure(`${what} does not hold valid SafeContents`, mac ? 'damaged' : 'wrong-password', () => readBags(plain, readRoot(plain), bags, limits, 0, what));
+    structure(mac ? `${what} does not hold valid SafeContents` : notDecrypted(what, 'SafeContents'), mac ? 'damaged' : 'wrong-password',
+      () => readBags(plain, readRoot(plain), bags, limits, 0, what));
   }
 
   const certs: { der: Buffer; friendlyName?: string }[] = [];
@@ -631,11 +641,9 @@ export async function readPkcs12(der: Uint8Array, password: string, options: Rea
       privateKey = crypto.createPrivateKey({ key: key.der, format: 'der', type: 'pkcs8' });
     } catch (e) {
       const why = (e as Error).message;
-      // Without a MAC, a wrong password is found only here about once in 256 tries: the decryption's
-      // padding came out valid by chance and left bytes that are no key.
       throw mac
         ? new Pkcs12Error(`private key ${key.n} cannot be read (${why})`, 'damaged')
-        : new Pkcs12Error(`private key ${key.n} does not decrypt with the given password (what comes out is no key: ${why})`, 'wrong-password');
+        : new Pkcs12Error(`${notDecrypted(`private key ${key.n}`, 'a key')} (${why})`, 'wrong-password');
     }
     const pub = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
     const idx = certKeys.findIndex((c, i) => !paired.has(i) && c.equals(pub));
